@@ -1,0 +1,49 @@
+"""The Q-layer and its inverse: SPEC §4.
+
+Both are defined in IEEE-754 binary64 arithmetic with round-to-nearest-even, one
+operation at a time (no fused multiply-add), which numpy's element-wise float64
+operations follow exactly; the results are therefore identical on every
+conforming platform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def max_level(bit_depth: int) -> int:
+    """SPEC §4.1: L = 2^n - 1, the largest quantized value."""
+    return (1 << bit_depth) - 1
+
+
+def quantize(
+    tensor: npt.NDArray[np.float32], bit_depth: int
+) -> tuple[npt.NDArray[np.int64], float, float]:
+    """SPEC §4.2: map a finite float32 tensor to integers 0..L.
+
+    Returns the quantized tensor and (min_value, max_value) as the float32 values
+    that the header carries.
+    """
+    v = tensor.astype(np.float64)
+    mn = float(np.min(tensor))
+    mx = float(np.max(tensor))
+    if mn == mx:
+        return np.zeros(tensor.shape, dtype=np.int64), mn, mx
+    level = max_level(bit_depth)
+    t = (v - mn) / (mx - mn)
+    q = np.floor(t * level + 0.5)
+    q = np.clip(q, 0, level)
+    return q.astype(np.int64), mn, mx
+
+
+def dequantize(
+    q: npt.NDArray[np.integer], bit_depth: int, min_value: float, max_value: float
+) -> npt.NDArray[np.float32]:
+    """SPEC §4.3: the decoder's float32 output for quantized values q."""
+    level = max_level(bit_depth)
+    qf = q.astype(np.float64)
+    out = min_value + (qf * (max_value - min_value)) / level
+    out = np.where(q == 0, min_value, out)
+    out = np.where(q == level, max_value, out)
+    return out.astype(np.float32)

@@ -1,0 +1,124 @@
+"""Shared fixtures and helpers: the ``impl`` fixture (every behavioural test runs
+against each implementation, as cbor2's suite does), the round-trip oracle, and the
+small real tensors of tests/data/. Test modules import the helpers with
+``from conftest import ...`` (pytest puts tests/ on sys.path).
+
+``impl`` yields ``dfc.reference`` and ``dfc.fast``. When ``dfc.fast`` is not built
+its tests are skipped ("dfc.fast not built"), unless ``DFC_REQUIRE_FAST=1`` is set,
+in which case they fail: CI sets it so that a broken build cannot pass as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+DATA_DIR = TESTS_DIR / "data"
+REPO_ROOT = TESTS_DIR.parent
+#: Material that developers and CI have beside the checkout (never shipped to users).
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+IMPLEMENTATIONS = ("reference", "fast")
+#: What every implementation module must expose (the public face of dfc).
+API = ("encode", "decode", "decode_stream")
+
+
+def load_impl(name: str) -> ModuleType:
+    """Import ``dfc.<name>``; skip (or fail under DFC_REQUIRE_FAST=1) when the
+    compiled backend is missing."""
+    try:
+        module = importlib.import_module(f"dfc.{name}")
+        missing = [attr for attr in API if not hasattr(module, attr)]
+        if missing:  # e.g. an empty fast/ folder imported as a namespace package
+            raise ImportError(f"dfc.{name} has no {', '.join(missing)}")
+    except ImportError as exc:
+        if name != "fast":
+            raise
+        if os.environ.get("DFC_REQUIRE_FAST", "") == "1":
+            pytest.fail(f"DFC_REQUIRE_FAST=1 but dfc.fast cannot be imported: {exc}", pytrace=False)
+        pytest.skip("dfc.fast not built")
+    return module
+
+
+@pytest.fixture(scope="session", params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """The implementation under test: dfc.reference or dfc.fast (same API).
+
+    Session-scoped so that Hypothesis tests may use it (a function-scoped fixture
+    would be shared across generated examples anyway).
+    """
+    return load_impl(request.param)
+
+
+def is_reference(module: ModuleType) -> bool:
+    return module.__name__ == "dfc.reference"
+
+
+def data_manifest() -> dict[str, Any]:
+    """tests/data/manifest.json: provenance of the committed tensors."""
+    manifest: dict[str, Any] = json.loads((DATA_DIR / "manifest.json").read_text())
+    return manifest
+
+
+def data_files() -> list[str]:
+    """Names of the committed tensors, in manifest order (for parametrize)."""
+    return [entry["file"] for entry in data_manifest()["files"]]
+
+
+def load_data(name: str) -> np.ndarray:
+    """A committed tensor, checked against the manifest's sha256."""
+    path = DATA_DIR / name
+    entry = next(e for e in data_manifest()["files"] if e["file"] == name)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], f"{name} changed"
+    array: np.ndarray = np.load(path)
+    return array
+
+
+def check_roundtrip(impl: ModuleType, x: np.ndarray, bits: int) -> bytes:
+    """Encode ``x`` with ``impl`` and check everything its decoder outputs against
+    the quantizer of SPEC §4 (reference/quantizer.py, the oracle):
+
+    * the integers equal quantize(x as float32, bits) exactly;
+    * the floats equal dequantize(q, bits, min, max) bit for bit;
+    * the header fields describe the tensor.
+
+    Returns the stream.
+    """
+    from dfc.reference.quantizer import dequantize, quantize
+
+    x32 = np.asarray(x).astype(np.float32)
+    q, mn, mx = quantize(x32, bits)
+    stream = impl.encode(x, bits=bits)
+    assert isinstance(stream, bytes)
+    decoded = impl.decode_stream(stream)
+    h = decoded.header
+
+    assert (h.format_version, h.profile, h.bit_depth) == (1, 0, bits)
+    assert (h.channels, h.height, h.width) == x32.shape == h.shape
+    assert np.float32(h.min_value).view(np.uint32) == np.float32(mn).view(np.uint32)
+    assert np.float32(h.max_value).view(np.uint32) == np.float32(mx).view(np.uint32)
+    assert h.header_size == 32 + 2 * h.palette_size
+    assert h.payload_size == len(stream) - h.header_size - 4
+    # SPEC §8.2: the palette holds the (up to) 8 most frequent values, no repeats.
+    assert h.palette_size == min(8, len(np.unique(q)))
+    assert len(set(h.palette)) == h.palette_size
+    assert set(h.palette) <= set(np.unique(q).tolist())
+
+    ints = decoded.integers
+    assert ints.dtype == np.uint16 and ints.shape == x32.shape
+    np.testing.assert_array_equal(ints.astype(np.int64), q)
+
+    expected = dequantize(q, bits, mn, mx)
+    for floats in (decoded.floats(), impl.decode(stream)):
+        assert floats.dtype == np.float32 and floats.shape == x32.shape
+        np.testing.assert_array_equal(floats.view(np.uint32), expected.view(np.uint32))
+    return stream

@@ -1,0 +1,1 @@
+"""Tools around the dfc codec: peer codecs for comparisons (``dfc compare``)."""

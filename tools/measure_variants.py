@@ -1,0 +1,192 @@
+"""Measure the format readings that SPEC.md's annex A had to choose between.
+
+Each variant patches one decision of the reference encoder and codes the same real
+feature tensors; the table gives the total stream size per variant. Used to fill
+SPEC.md annex A. Slow (pure Python): run on a subset with --files.
+
+    python -m dfc.tools.measure_variants ../shared/corpus/*-astronaut.npy
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from dfc.reference import encoder, syntax
+from dfc.reference.cabac import ContextModel
+from dfc.reference.tables import MODE_HOR, MODE_VER
+
+Patch = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def _patched(module: object, name: str, value: object) -> Iterator[None]:
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
+
+
+def _many_contexts() -> list[ContextModel]:
+    return [ContextModel() for _ in range(160)]
+
+
+@contextlib.contextmanager
+def baseline() -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def hor_ver_block_edge() -> Iterator[None]:
+    """Hor/Ver predict every sample of a row/column from the sample just outside
+    the block (H.264 intra style) instead of its immediate neighbour (DPCM)."""
+    original = encoder.predict_sample
+
+    def predict(mode: int, tile: list[list[int]], x: int, y: int, pal: int) -> int:
+        if mode == MODE_HOR:
+            x0 = (x // 4) * 4 - 1
+            return pal if x0 < 0 else tile[y][x0]
+        if mode == MODE_VER:
+            y0 = (y // 4) * 4 - 1
+            return pal if y0 < 0 else tile[y0][x]
+        return original(mode, tile, x, y, pal)
+
+    with _patched(encoder, "predict_sample", predict):
+        yield
+
+
+@contextlib.contextmanager
+def sig_ctx_position() -> Iterator[None]:
+    """sig_flag context by position in the block (16 contexts) instead of
+    mode and significant left/top neighbours (15 contexts)."""
+    with _patched(encoder, "initial_contexts", _many_contexts), \
+            _patched(syntax, "CTX_SIG_FLAG", 100), \
+            _patched(syntax, "sig_ctx_inc", lambda mode, sig, x, y: 4 * y + x):
+        yield
+
+
+@contextlib.contextmanager
+def sig_ctx_single() -> Iterator[None]:
+    """One context for every sig_flag."""
+    with _patched(syntax, "sig_ctx_inc", lambda mode, sig, x, y: 0):
+        yield
+
+
+@contextlib.contextmanager
+def sig_ctx_neighbours_only() -> Iterator[None]:
+    """sig_flag context from the left/top neighbours only (3 contexts, all modes)."""
+    def inc(mode: int, sig: syntax.Block, x: int, y: int) -> int:
+        return int(x > 0 and sig[y][x - 1] != 0) + int(y > 0 and sig[y - 1][x] != 0)
+
+    with _patched(syntax, "sig_ctx_inc", inc):
+        yield
+
+
+@contextlib.contextmanager
+def rem_mode_context() -> Iterator[None]:
+    """rem_mode's two bins context-coded (3 contexts) instead of bypass."""
+    def write_pred_mode(enc: syntax.BinSink, ctx: list[ContextModel], mode: int, mpm: int) -> None:
+        if mode == mpm:
+            enc.encode_decision(ctx[syntax.CTX_MPM_FLAG], 1)
+            return
+        enc.encode_decision(ctx[syntax.CTX_MPM_FLAG], 0)
+        rem = mode if mode < mpm else mode - 1
+        enc.encode_decision(ctx[120], rem >> 1)
+        enc.encode_decision(ctx[121 + (rem >> 1)], rem & 1)
+
+    with _patched(encoder, "initial_contexts", _many_contexts), \
+            _patched(encoder, "write_pred_mode", write_pred_mode):
+        yield
+
+
+@contextlib.contextmanager
+def palette_idx_bypass() -> Iterator[None]:
+    """palette_idx bins bypass-coded instead of one context per bin."""
+    def write_palette_idx(enc: syntax.BinSink, ctx: list[ContextModel], j: int, size: int) -> None:
+        for i in range(size - 1):
+            b = 1 if j > i else 0
+            enc.encode_bypass(b)
+            if b == 0:
+                return
+
+    with _patched(encoder, "write_palette_idx", write_palette_idx):
+        yield
+
+
+@contextlib.contextmanager
+def skip_ctx_single() -> Iterator[None]:
+    """One context for skip_flag instead of three chosen by the neighbours."""
+    original = syntax.write_skip_flag
+
+    def write_skip_flag(enc: syntax.BinSink, ctx: list[ContextModel], flag: int, inc: int) -> None:
+        original(enc, ctx, flag, 0)
+
+    with _patched(encoder, "write_skip_flag", write_skip_flag):
+        yield
+
+
+@contextlib.contextmanager
+def rice_reset_per_block() -> Iterator[None]:
+    """HEVC version 1 Rice adaptation: cRiceParam starts at 0 in every block
+    (no StatCoeff carried from block to block)."""
+    with _patched(syntax, "initial_rice_param", lambda stat: 0), \
+            _patched(syntax, "update_stat_coeff", lambda stat, rem: 0):
+        yield
+
+
+@contextlib.contextmanager
+def sign_bypass() -> Iterator[None]:
+    """sign_flag bypass-coded (as in HEVC) instead of one context per mode."""
+    def write_sign_flag(enc: syntax.BinSink, ctx: list[ContextModel], mode: int, sign: int) -> None:
+        enc.encode_bypass(sign)
+
+    with _patched(syntax, "write_sign_flag", write_sign_flag):
+        yield
+
+
+VARIANTS: dict[str, Patch] = {
+    "baseline (as specified)": baseline,
+    "Hor/Ver from block edge": hor_ver_block_edge,
+    "sig_flag ctx by position (16)": sig_ctx_position,
+    "sig_flag single ctx": sig_ctx_single,
+    "sig_flag ctx neighbours only (3)": sig_ctx_neighbours_only,
+    "rem_mode context-coded": rem_mode_context,
+    "palette_idx bypass": palette_idx_bypass,
+    "skip_flag single ctx": skip_ctx_single,
+    "Rice reset per block (HEVC v1)": rice_reset_per_block,
+    "sign_flag bypass (HEVC)": sign_bypass,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", type=Path, help=".npy feature tensors (C, H, W)")
+    parser.add_argument("--bits", type=int, default=8)
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="variant names to run")
+    args = parser.parse_args(argv)
+    tensors = [(f.name, np.load(f)) for f in args.files]
+    values = sum(t.size for _, t in tensors)
+    base = 0
+    print(f"{len(tensors)} tensors, {values} values, {args.bits}-bit")
+    print(f"{'variant':34s} {'bytes':>10s} {'bits/value':>11s} {'vs baseline':>12s}")
+    for name in args.variants:
+        start = time.time()
+        with VARIANTS[name]():
+            total = sum(len(encoder.encode(t, args.bits)) for _, t in tensors)
+        if not base:
+            base = total
+        print(f"{name:34s} {total:10d} {8 * total / values:11.4f} {100 * (total - base) / base:+11.2f}%"
+              f"   ({time.time() - start:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
