@@ -27,6 +27,7 @@ class TraceSink(Protocol):
     def header_field(self, byte_offset: int, name: str, value: object) -> None: ...
     def payload_element(self, bit_pos: int, channel: int, block: tuple[int, int] | None,
                         name: str, value: int) -> None: ...
+    def end_of_payload(self, bit_pos: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,15 @@ def decode_tile(dec: ArithmeticDecoder, ctx: list[ContextModel], header: Header,
     return tile, stat_coeff
 
 
-def check_end_of_payload(dec: ArithmeticDecoder, header: Header) -> None:
+def check_end_of_payload(dec: ArithmeticDecoder, header: Header,
+                         trace: TraceSink | None = None) -> None:
     """SPEC §5.1: end_of_payload is 1, then only zero bits to the payload's end."""
     start = dec.bit_pos
     if dec.decode_terminate() != 1:
         raise DecodeError("missing_end_of_payload", dec.byte_offset(), "5.1",
                           "end_of_payload is 0 after the last tile")
+    if trace is not None:
+        trace.end_of_payload(start)
     used = (dec.bit_pos + 7) // 8
     if used < header.payload_size:
         raise DecodeError("payload_unused_bytes", dec.start + used, "5.1",
@@ -112,7 +116,6 @@ def check_end_of_payload(dec: ArithmeticDecoder, header: Header) -> None:
         if dec.read_bit():
             raise DecodeError("nonzero_padding", dec.byte_offset(), "5.1",
                               "alignment bits after end_of_payload are not zero")
-    del start
 
 
 def decode_stream(data: bytes, trace: TraceSink | None = None) -> DecodedStream:
@@ -131,7 +134,7 @@ def decode_stream(data: bytes, trace: TraceSink | None = None) -> DecodedStream:
         tile, stat_coeff = decode_tile(dec, ctx, header, order, stat_coeff, channel, trace)
         out[channel] = tile
         order = resort_palette(order, cumulative, tile)
-    check_end_of_payload(dec, header)
+    check_end_of_payload(dec, header, trace)
     return DecodedStream(header=header, integers=out)
 
 

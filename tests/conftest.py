@@ -122,3 +122,15 @@ def check_roundtrip(impl: ModuleType, x: np.ndarray, bits: int) -> bytes:
         assert floats.dtype == np.float32 and floats.shape == x32.shape
         np.testing.assert_array_equal(floats.view(np.uint32), expected.view(np.uint32))
     return stream
+
+
+def decoder_bit_pos(enc: Any) -> int:
+    """Where the arithmetic decoder's read position (``bit_pos``) stands once it has
+    decoded every bin that the encoder ``enc`` has coded so far (SPEC §7.4, §7.6).
+
+    The decoder reads 9 bits to start and one bit per renormalization shift or
+    bypass bin; the encoder makes one shift per bit it emits, holds outstanding or
+    drops (the first). Valid between bins, not after the final flush.
+    """
+    shifts = len(enc.bits) + enc.bits_outstanding + (0 if enc.first_bit else 1)
+    return 9 + shifts

@@ -1,0 +1,324 @@
+"""The ``dfc`` command line.
+
+    dfc demo                          code the real features shipped with dfc, check the round trip
+    dfc encode IN.npy OUT.dfc [--bits N]
+    dfc decode IN.dfc OUT.npy [--integers]
+    dfc info IN.dfc
+    dfc trace IN.dfc [-o TRACE.txt]
+
+Every verb exits 0 on success and 1 with one line on standard error on failure;
+a failed command leaves no partial output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+EXAMPLES = """examples:
+  dfc demo
+  dfc encode features.npy features.dfc --bits 8
+  dfc decode features.dfc restored.npy
+  dfc info features.dfc
+  dfc trace features.dfc -o features.trace.txt
+  DFC_PUREPYTHON=1 dfc encode features.npy features.dfc   # force the reference backend
+"""
+
+
+class CliError(Exception):
+    """A failure to report as one line and exit status 1."""
+
+
+def _backend(name: str | None) -> ModuleType:
+    if name == "reference":
+        from dfc import reference
+
+        return reference
+    if name == "fast":
+        try:
+            from dfc import fast
+        except ImportError as exc:
+            raise CliError(f"the fast backend is not built ({exc}); reinstall with 'pip install .'") from exc
+        return fast
+    import dfc
+
+    return dfc
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, mode: str = "wb") -> Iterator[Any]:
+    """Write to a temporary file beside ``path`` and move it into place only if
+    the block succeeds, so a failed command leaves no partial output."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _load_npy(path: Path) -> npt.NDArray[Any]:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise CliError(f"{path}: no such file") from exc
+    except (ValueError, OSError) as exc:
+        raise CliError(f"{path}: not a readable .npy file ({exc})") from exc
+    if not isinstance(array, np.ndarray):
+        raise CliError(f"{path}: not a single array")
+    return array
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CliError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from exc
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    impl = _backend(args.backend)
+    tensor = _load_npy(args.input)
+    start = time.perf_counter()
+    try:
+        stream = impl.encode(tensor, bits=args.bits)
+    except ValueError as exc:
+        raise CliError(f"{args.input}: {exc}") from exc
+    seconds = time.perf_counter() - start
+    with atomic_output(args.output) as out:
+        out.write(stream)
+    bpv = 8 * len(stream) / tensor.size
+    print(f"{args.input} {tuple(tensor.shape)} -> {args.output}: {len(stream)} bytes, "
+          f"{bpv:.4f} bits/value ({args.bits}-bit), {seconds:.2f} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    impl = _backend(args.backend)
+    data = _read_bytes(args.input)
+    try:
+        decoded = impl.decode_stream(data)
+    except ValueError as exc:
+        raise CliError(f"{args.input}: {exc}") from exc
+    array = decoded.integers if args.integers else decoded.floats()
+    with atomic_output(args.output) as out:
+        np.save(out, array, allow_pickle=False)
+    print(f"{args.input} -> {args.output}: {array.dtype} {tuple(array.shape)}")
+    return 0
+
+
+def _header_dict(data: bytes) -> dict[str, Any]:
+    from dfc.reference.header import check_framing, read_header
+
+    header = read_header(data)
+    check_framing(data, header)
+    values = header.channels * header.height * header.width
+    return {
+        "format_version": header.format_version,
+        "profile": header.profile,
+        "bit_depth": header.bit_depth,
+        "shape": list(header.shape),
+        "min_value": header.min_value,
+        "max_value": header.max_value,
+        "palette": list(header.palette),
+        "header_bytes": header.header_size,
+        "payload_bytes": header.payload_size,
+        "stream_bytes": len(data),
+        "bits_per_value": 8 * len(data) / values,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data = _read_bytes(args.input)
+    try:
+        info = _header_dict(data)
+    except ValueError as exc:
+        raise CliError(f"{args.input}: {exc}") from exc
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    c, h, w = info["shape"]
+    print(f"{args.input}: dfc format {info['format_version']}, profile {info['profile']} (baseline)")
+    print(f"  tensor      {c} x {h} x {w} = {c * h * w} values, {info['bit_depth']}-bit")
+    print(f"  range       [{info['min_value']!r}, {info['max_value']!r}]")
+    print(f"  palette     {info['palette']}")
+    print(f"  size        {info['stream_bytes']} bytes (header {info['header_bytes']}, "
+          f"payload {info['payload_bytes']}, CRC 4), {info['bits_per_value']:.4f} bits/value")
+    print("  CRC         ok (payload not decoded; use 'dfc decode' or 'dfc trace' to check it)")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from dfc.reference.trace import trace_stream
+
+    data = _read_bytes(args.input)
+
+    def run(out: TextIO) -> None:
+        try:
+            trace_stream(data, out)
+        except ValueError as exc:
+            out.flush()
+            raise CliError(f"{args.input}: {exc}") from exc
+
+    if args.output is None:
+        run(sys.stdout)
+    else:
+        with atomic_output(args.output, "w") as out:
+            run(out)
+    return 0
+
+
+def _demo_files() -> list[tuple[str, Path]]:
+    data = resources.files("dfc") / "data"
+    names = sorted(p.name for p in data.iterdir() if p.name.endswith(".npy"))
+    return [(name, Path(str(data / name))) for name in names]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Encode and decode the real features shipped in dfc/data and check the
+    round trip exactly (integers equal the quantizer's, floats equal SPEC §4.3)."""
+    import dfc
+    from dfc.reference.quantizer import dequantize, quantize
+
+    impl = _backend(args.backend)
+    manifest = json.loads((resources.files("dfc") / "data" / "manifest.json").read_text())
+    about = {entry["file"]: entry for entry in manifest["files"]}
+    print(f"dfc {dfc.version()}: {impl.__name__} backend, {args.bits}-bit")
+    ok = True
+    for name, path in _demo_files():
+        x = np.load(path)
+        meta = about.get(name, {})
+        start = time.perf_counter()
+        stream = impl.encode(x, bits=args.bits)
+        t_enc = time.perf_counter() - start
+        start = time.perf_counter()
+        decoded = impl.decode_stream(stream)
+        t_dec = time.perf_counter() - start
+        q, mn, mx = quantize(x.astype(np.float32), args.bits)
+        ints_equal = bool(np.array_equal(decoded.integers, q))
+        floats = decoded.floats()
+        expected = dequantize(q, args.bits, mn, mx)
+        floats_equal = bool(np.array_equal(floats.view(np.uint32), expected.view(np.uint32)))
+        ok = ok and ints_equal and floats_equal
+        print(f"\n{name}: {meta.get('model', '?')} {meta.get('layer', '')} ({meta.get('activation', '?')}), "
+              f"image {meta.get('image', '?')}")
+        print(f"  tensor     {x.shape[0]} x {x.shape[1]} x {x.shape[2]} float32 = {x.nbytes} bytes")
+        print(f"  stream     {len(stream)} bytes = {8 * len(stream) / x.size:.4f} bits/value "
+              f"({x.nbytes / len(stream):.1f}x smaller than float32)")
+        print(f"  time       encode {t_enc:.3f} s, decode {t_dec:.3f} s")
+        print(f"  round trip integers {'identical' if ints_equal else 'DIFFER'}, "
+              f"float32 {'bit-identical to SPEC §4.3' if floats_equal else 'DIFFER'}; "
+              f"max |error| {float(np.max(np.abs(floats - x))):.6f} "
+              f"(quantizer step {(mx - mn) / ((1 << args.bits) - 1):.6f})")
+    print("\nround trip exact: " + ("yes" if ok else "NO"))
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import dfc
+
+    parser = argparse.ArgumentParser(
+        prog="dfc",
+        description="Near-lossless deep-feature codec (Choi & Bajic 2018), as specified in SPEC.md.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"dfc {dfc.version()}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    def backend_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=["reference", "fast"], default=None,
+                       help="implementation to use (default: fast when built, else reference; "
+                            "DFC_PUREPYTHON=1 also forces the reference)")
+
+    p = verb("demo", cmd_demo, "encode and decode the real feature tensors shipped with dfc and check the round trip")
+    p.add_argument("--bits", type=int, default=8, help="quantizer bit depth, 1..16 (default 8)")
+    backend_option(p)
+
+    p = verb("encode", cmd_encode, "quantize and encode a float (C, H, W) .npy tensor")
+    p.add_argument("input", type=Path, help="input .npy, 3-D (C, H, W), any real dtype")
+    p.add_argument("output", type=Path, help="output .dfc stream")
+    p.add_argument("--bits", type=int, default=8, help="quantizer bit depth, 1..16 (default 8)")
+    backend_option(p)
+
+    p = verb("decode", cmd_decode, "decode a .dfc stream to a float32 (C, H, W) .npy tensor")
+    p.add_argument("input", type=Path, help="input .dfc stream")
+    p.add_argument("output", type=Path, help="output .npy")
+    p.add_argument("--integers", action="store_true",
+                   help="write the decoded integers (uint16) instead of the dequantized float32")
+    backend_option(p)
+
+    p = verb("info", cmd_info, "print a stream's header and check its length and CRC")
+    p.add_argument("input", type=Path, help="input .dfc stream")
+    p.add_argument("--json", action="store_true", help="print the header as JSON")
+
+    p = verb("trace", cmd_trace, "print every syntax element the reference decoder parses (SPEC §10)")
+    p.add_argument("input", type=Path, help="input .dfc stream")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write the trace here instead of stdout")
+
+    _add_tool_verbs(sub)
+    return parser
+
+
+def _add_tool_verbs(sub: Any) -> None:
+    """Verbs implemented in dfc.tools, imported only when used."""
+    tools = {
+        "bench": ("dfc.tools.bench", "throughput and memory of the reference and fast codecs, and PNG"),
+    }
+    for name, (module, help) in tools.items():
+        p = sub.add_parser(name, help=help, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=None, tool=module)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    if args.func is None:
+        import importlib
+
+        try:
+            module = importlib.import_module(args.tool)
+        except ImportError as exc:
+            print(f"dfc {args.verb}: unavailable ({exc})", file=sys.stderr)
+            return 1
+        result: int = module.main(args.rest)
+        return result
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"dfc {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dfc {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
