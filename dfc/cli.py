@@ -287,6 +287,7 @@ def _add_tool_verbs(sub: Any) -> None:
     """Verbs implemented in dfc.tools, imported only when used."""
     tools = {
         "bench": ("dfc.tools.bench", "throughput and memory of the reference and fast codecs, and PNG"),
+        "conformance": ("dfc.tools.conformance", "check a decoder (dfc's or yours) against the conformance vectors"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)

@@ -89,12 +89,15 @@ def read_pred_mode(dec: ArithmeticDecoder, ctx: Contexts, mpm: int,
     mpm_flag = dec.decode_decision(ctx[CTX_MPM_FLAG])
     trace(start, "mpm_flag", mpm_flag)
     if mpm_flag:
+        trace(dec.bit_pos, "pred_mode", mpm)
         return mpm
     start = dec.bit_pos
     rem_mode = dec.decode_bypass() << 1
     rem_mode |= dec.decode_bypass()
     trace(start, "rem_mode", rem_mode)
-    return rem_mode if rem_mode < mpm else rem_mode + 1
+    mode = rem_mode if rem_mode < mpm else rem_mode + 1
+    trace(dec.bit_pos, "pred_mode", mode)
+    return mode
 
 
 # --- SPEC §6.6 skip_flag -----------------------------------------------------

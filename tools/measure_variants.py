@@ -20,7 +20,7 @@ import numpy as np
 
 from dfc.reference import encoder, syntax
 from dfc.reference.cabac import ContextModel
-from dfc.reference.tables import MODE_HOR, MODE_VER
+from dfc.reference.tables import CTX_MPM_FLAG, MODE_HOR, MODE_VER
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -48,7 +48,7 @@ def baseline() -> Iterator[None]:
 def hor_ver_block_edge() -> Iterator[None]:
     """Hor/Ver predict every sample of a row/column from the sample just outside
     the block (H.264 intra style) instead of its immediate neighbour (DPCM)."""
-    original = encoder.predict_sample
+    from dfc.reference.prediction import predict_sample as original
 
     def predict(mode: int, tile: list[list[int]], x: int, y: int, pal: int) -> int:
         if mode == MODE_HOR:
@@ -95,9 +95,9 @@ def rem_mode_context() -> Iterator[None]:
     """rem_mode's two bins context-coded (3 contexts) instead of bypass."""
     def write_pred_mode(enc: syntax.BinSink, ctx: list[ContextModel], mode: int, mpm: int) -> None:
         if mode == mpm:
-            enc.encode_decision(ctx[syntax.CTX_MPM_FLAG], 1)
+            enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
             return
-        enc.encode_decision(ctx[syntax.CTX_MPM_FLAG], 0)
+        enc.encode_decision(ctx[CTX_MPM_FLAG], 0)
         rem = mode if mode < mpm else mode - 1
         enc.encode_decision(ctx[120], rem >> 1)
         enc.encode_decision(ctx[121 + (rem >> 1)], rem & 1)
