@@ -113,8 +113,9 @@ def check_end_of_payload(dec: ArithmeticDecoder, header: Header,
         raise DecodeError("payload_unused_bytes", dec.start + used, "5.1",
                           f"{header.payload_size - used} payload bytes follow end_of_payload")
     while dec.bit_pos % 8:
+        offset = dec.byte_offset()
         if dec.read_bit():
-            raise DecodeError("nonzero_padding", dec.byte_offset(), "5.1",
+            raise DecodeError("nonzero_padding", offset, "5.1",
                               "alignment bits after end_of_payload are not zero")
 
 
