@@ -11,7 +11,7 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from bitstring import BitStream, ConstBitStream
 
@@ -82,12 +82,31 @@ def write_header(header: Header) -> bytes:
     return s.tobytes()
 
 
-def _need(data: bytes, size: int, what: str) -> None:
-    if len(data) < size:
-        raise TruncatedStreamError(
-            "truncated_header", len(data), "3.2",
-            f"stream ends inside the header ({what}): {len(data)} bytes, need {size}",
-        )
+class _FieldReader:
+    """Reads header fields in stream order; a field that the stream does not hold
+    in full is a truncation, reported only when that field is reached."""
+
+    def __init__(self, data: bytes, emit: HeaderTracer) -> None:
+        self.data = data
+        self.bits = ConstBitStream(data)
+        self.emit = emit
+
+    def read(self, offset: int, descriptor: str, size: int, name: str) -> Any:
+        if len(self.data) < offset + size:
+            raise TruncatedStreamError(
+                "truncated_header", len(self.data), "3.2",
+                f"stream ends inside the header field {name} "
+                f"({len(self.data)} bytes, the field ends at {offset + size})",
+            )
+        self.bits.pos = 8 * offset
+        if descriptor == "f(32)":
+            value: Any = struct.unpack(">f", self.bits.read("bytes4"))[0]
+        elif descriptor == "b(4)":
+            value = self.bits.read("bytes4")
+        else:
+            value = self.bits.read(f"uint{8 * size}")
+        self.emit(offset, name, value.hex() if isinstance(value, bytes) else value)
+        return value
 
 
 def _reject(code: str, offset: int, message: str) -> DecodeError:
@@ -97,68 +116,56 @@ def _reject(code: str, offset: int, message: str) -> DecodeError:
 def read_header(data: bytes, trace: HeaderTracer | None = None) -> Header:
     """SPEC §3.2 stream_header(), read and checked against SPEC §3.3's limits.
 
-    Fields are checked in stream order, so the first broken rule is reported.
+    Each field is checked as soon as it is read, in stream order, so the first
+    broken rule is the one reported (SPEC §9).
     """
-    emit: HeaderTracer = trace if trace is not None else (lambda off, name, val: None)
-    _need(data, len(MAGIC), "magic")
-    if data[: len(MAGIC)] != MAGIC:
+    f = _FieldReader(data, trace if trace is not None else (lambda off, name, val: None))
+    if data[: len(MAGIC)] != MAGIC[: len(data)]:
         raise _reject("bad_magic", 0, f"not a dfc stream: magic {data[:4]!r}")
-    emit(0, "magic", data[:4].hex())
-    _need(data, FIXED_HEADER_SIZE, "fixed fields")
-    s = ConstBitStream(data[:FIXED_HEADER_SIZE])
-    s.pos = 8 * len(MAGIC)
+    f.read(0, "b(4)", 4, "magic")
 
-    version = s.read("uint8")
-    emit(4, "format_version", version)
+    version = f.read(4, "u(8)", 1, "format_version")
     if version != FORMAT_VERSION:
         raise _reject("unsupported_version", 4, f"format_version {version} is not {FORMAT_VERSION}")
-    profile = s.read("uint8")
-    emit(5, "profile", profile)
+    profile = f.read(5, "u(8)", 1, "profile")
     if profile != PROFILE_BASELINE:
         raise _reject("unsupported_profile", 5, f"profile {profile} is not supported (baseline is 0)")
-    bit_depth = s.read("uint8")
-    emit(6, "bit_depth", bit_depth)
+    bit_depth = f.read(6, "u(8)", 1, "bit_depth")
     if not MIN_BIT_DEPTH <= bit_depth <= MAX_BIT_DEPTH:
         raise _reject("bad_bit_depth", 6, f"bit_depth {bit_depth} outside {MIN_BIT_DEPTH}..{MAX_BIT_DEPTH}")
-    palette_size = s.read("uint8")
-    emit(7, "palette_size", palette_size)
-    if not 1 <= palette_size <= min(MAX_PALETTE_SIZE, 1 << bit_depth):
-        raise _reject("bad_palette_size", 7, f"palette_size {palette_size} outside 1..{min(MAX_PALETTE_SIZE, 1 << bit_depth)}")
+    palette_size = f.read(7, "u(8)", 1, "palette_size")
+    max_palette = min(MAX_PALETTE_SIZE, 1 << bit_depth)
+    if not 1 <= palette_size <= max_palette:
+        raise _reject("bad_palette_size", 7, f"palette_size {palette_size} outside 1..{max_palette}")
 
     dims = []
     for offset, name in ((8, "channels"), (12, "height"), (16, "width")):
-        value = s.read("uint32")
-        emit(offset, name, value)
+        value = f.read(offset, "u(32)", 4, name)
         if not 1 <= value <= MAX_DIMENSION:
             raise _reject("bad_dimensions", offset, f"{name} {value} outside 1..{MAX_DIMENSION}")
         dims.append(value)
     channels, height, width = dims
-    if channels * height * width > MAX_VALUES:
-        raise _reject("too_many_values", 8, f"C*H*W = {channels * height * width} exceeds {MAX_VALUES}")
-    if palette_size > channels * height * width:
-        raise _reject("bad_palette_size", 7, f"palette_size {palette_size} exceeds the {channels * height * width} values")
+    values = channels * height * width
+    if values > MAX_VALUES:
+        raise _reject("too_many_values", 8, f"C*H*W = {values} exceeds {MAX_VALUES}")
+    if palette_size > values:
+        raise _reject("bad_palette_size", 7, f"palette_size {palette_size} exceeds the {values} values")
 
-    min_value = struct.unpack(">f", s.read("bytes4"))[0]
-    emit(20, "min_value", min_value)
-    max_value = struct.unpack(">f", s.read("bytes4"))[0]
-    emit(24, "max_value", max_value)
-    for offset, name, value in ((20, "min_value", min_value), (24, "max_value", max_value)):
-        if not math.isfinite(value):
-            raise _reject("bad_min_max", offset, f"{name} is {value}, not finite")
+    min_value = f.read(20, "f(32)", 4, "min_value")
+    if not math.isfinite(min_value):
+        raise _reject("bad_min_max", 20, f"min_value is {min_value}, not finite")
+    max_value = f.read(24, "f(32)", 4, "max_value")
+    if not math.isfinite(max_value):
+        raise _reject("bad_min_max", 24, f"max_value is {max_value}, not finite")
     if min_value > max_value:
-        raise _reject("bad_min_max", 20, f"min_value {min_value} exceeds max_value {max_value}")
-    payload_size = s.read("uint32")
-    emit(28, "payload_size", payload_size)
+        raise _reject("bad_min_max", 24, f"min_value {min_value} exceeds max_value {max_value}")
+    payload_size = f.read(28, "u(32)", 4, "payload_size")
 
-    header_size = FIXED_HEADER_SIZE + 2 * palette_size
-    _need(data, header_size, "palette")
-    p = ConstBitStream(data[FIXED_HEADER_SIZE:header_size])
-    palette = []
+    palette: list[int] = []
     level = (1 << bit_depth) - 1
     for i in range(palette_size):
         offset = FIXED_HEADER_SIZE + 2 * i
-        value = p.read("uint16")
-        emit(offset, f"palette[{i}]", value)
+        value = f.read(offset, "u(16)", 2, f"palette[{i}]")
         if value > level:
             raise _reject("bad_palette", offset, f"palette[{i}] = {value} exceeds 2^bit_depth - 1 = {level}")
         if value in palette:

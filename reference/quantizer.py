@@ -20,11 +20,12 @@ def max_level(bit_depth: int) -> int:
 def quantize(
     tensor: npt.NDArray[np.float32], bit_depth: int
 ) -> tuple[npt.NDArray[np.int64], float, float]:
-    """SPEC §4.2: map a finite float32 tensor to integers 0..L.
+    """SPEC §4.2: map a finite float32 tensor to integers 0..L (-0.0 taken as +0.0).
 
     Returns the quantized tensor and (min_value, max_value) as the float32 values
     that the header carries.
     """
+    tensor = tensor + np.float32(0.0)  # -0.0 + 0.0 is +0.0 (round to nearest)
     v = tensor.astype(np.float64)
     mn = float(np.min(tensor))
     mx = float(np.max(tensor))

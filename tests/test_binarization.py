@@ -9,7 +9,7 @@ implementations as a whole are compared in test_roundtrip.py and test_errors.py.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -17,7 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfc.reference.blocks import block_scan, blocks_in_tile
-from dfc.reference.cabac import ArithmeticDecoder, ArithmeticEncoder, ContextModel, initial_contexts
+from dfc.reference.cabac import (
+    ArithmeticDecoder,
+    ArithmeticEncoder,
+    ContextModel,
+    initial_contexts,
+)
 from dfc.reference.palette import (
     choose_palette_idx,
     count_palette_values,
@@ -29,12 +34,12 @@ from dfc.reference.palette import (
 from dfc.reference.prediction import derive_mpm, predict_sample, remaining_modes
 from dfc.reference.syntax import (
     base_level,
+    initial_rice_param,
     read_abs_remaining,
     read_palette_idx,
     read_pred_mode,
     read_residual_block,
     read_skip_flag,
-    initial_rice_param,
     sig_ctx_inc,
     update_gt1_ctx,
     update_rice_param,
@@ -138,7 +143,7 @@ def test_palette_idx_truncated_unary_bins(size: int, idx: int, expected: list[Bi
 @pytest.mark.parametrize("size", range(1, 9))
 def test_palette_idx_reads_back(size: int) -> None:
     for idx in range(size):
-        got = through_engine(lambda e, c: write_palette_idx(e, c, idx, size),
+        got = through_engine(lambda e, c, idx=idx: write_palette_idx(e, c, idx, size),
                              lambda d, c: read_palette_idx(d, c, size))
         assert got == idx
 

@@ -7,16 +7,19 @@ hardswish), plus uniform, constant and few-valued tensors. They are kept small
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 import pytest
+from conftest import check_roundtrip, is_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dfc.reference
-from conftest import check_roundtrip, is_reference
 
 MAX_VALUES = 3000
 
@@ -124,21 +127,21 @@ bit_depths = st.integers(1, 16)
 
 
 @pytest.mark.parametrize("kind", list(DISTRIBUTIONS))
-@budget(30)
+@budget(50)
 @given(data=st.data(), bits=bit_depths)
 def test_roundtrip_feature_like(impl: ModuleType, kind: str, data: st.DataObject, bits: int) -> None:
     check_roundtrip(impl, data.draw(feature_tensors(kind)), bits)
 
 
 @pytest.mark.parametrize("distinct", range(1, 10))
-@budget(12)
+@budget(20)
 @given(data=st.data(), bits=bit_depths)
 def test_roundtrip_few_distinct_values(impl: ModuleType, distinct: int, data: st.DataObject, bits: int) -> None:
     # 1..8 distinct values fit the palette (SPEC §5.3); 9 overflow it.
     check_roundtrip(impl, data.draw(few_valued_tensors(distinct)), bits)
 
 
-@budget(20)
+@budget(30)
 @given(data=st.data(), bits=bit_depths, kind=st.sampled_from(["relu", "leaky_relu", "hardswish"]))
 def test_roundtrip_many_channels_tiny_tiles(impl: ModuleType, data: st.DataObject, bits: int, kind: str) -> None:
     c = data.draw(st.integers(100, 512))
@@ -233,7 +236,7 @@ def test_decoder_accepts_bytes_like(impl: ModuleType) -> None:
         np.testing.assert_array_equal(impl.decode(data), expected)
 
 
-@budget(40)
+@budget(100)
 @given(data=st.data(), bits=bit_depths, kind=st.sampled_from(list(DISTRIBUTIONS)))
 def test_fast_stream_identical_to_reference(impl: ModuleType, data: st.DataObject, bits: int, kind: str) -> None:
     """Every conforming encoder produces the same bytes (SPEC §8)."""
@@ -241,3 +244,13 @@ def test_fast_stream_identical_to_reference(impl: ModuleType, data: st.DataObjec
         pytest.skip("the reference is the oracle")
     x = data.draw(feature_tensors(kind))
     assert impl.encode(x, bits=bits) == dfc.reference.encode(x, bits=bits)
+
+
+def test_import_dfc_selects_a_working_backend() -> None:
+    """`import dfc` must work whether or not dfc.fast is built: an unbuilt fast/
+    (an empty folder imports as a namespace package) must fall back to the reference."""
+    env = {k: v for k, v in os.environ.items() if k != "DFC_PUREPYTHON"}
+    code = "import dfc; assert callable(dfc.encode) and callable(dfc.decode_stream), dfc.backend"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-2000:]

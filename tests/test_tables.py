@@ -6,10 +6,11 @@ import inspect
 import math
 import random
 import re
+from itertools import pairwise
 
 import pytest
-
 from conftest import decoder_bit_pos
+
 from dfc.reference import tables
 from dfc.reference.cabac import ArithmeticDecoder, ArithmeticEncoder, ContextModel
 from dfc.reference.tables import (
@@ -23,7 +24,6 @@ from dfc.reference.tables import (
     TRANS_IDX_MPS,
 )
 
-
 # --- SPEC §7.2, Table 3: rangeTabLPS ------------------------------------------
 
 def test_range_tab_lps_is_64_by_4() -> None:
@@ -34,13 +34,13 @@ def test_range_tab_lps_is_64_by_4() -> None:
 @pytest.mark.parametrize("q", range(4))
 def test_range_tab_lps_non_increasing_with_state(q: int) -> None:
     column = [RANGE_TAB_LPS[s][q] for s in range(63)]
-    assert all(a >= b for a, b in zip(column, column[1:]))
+    assert all(a >= b for a, b in pairwise(column))
 
 
 def test_range_tab_lps_increasing_with_range_and_leaves_room_for_the_mps() -> None:
     for s in range(63):
         row = RANGE_TAB_LPS[s]
-        assert all(a < b for a, b in zip(row, row[1:])), s
+        assert all(a < b for a, b in pairwise(row)), s
         for q in range(4):
             # qRangeIdx q covers ranges 256 + 64q .. 319 + 64q: the MPS keeps a part
             assert 0 < row[q] < 256 + 64 * q
@@ -62,7 +62,7 @@ def test_trans_idx_lps() -> None:
     assert len(TRANS_IDX_LPS) == 64
     assert TRANS_IDX_LPS[0] == 0
     assert all(0 <= TRANS_IDX_LPS[s] <= s for s in range(63))  # an LPS never raises confidence
-    assert all(a <= b for a, b in zip(TRANS_IDX_LPS[:63], TRANS_IDX_LPS[1:63]))
+    assert all(a <= b for a, b in pairwise(TRANS_IDX_LPS[:63]))
     assert max(TRANS_IDX_LPS[:63]) <= 62  # adaptation never enters state 63
     assert TRANS_IDX_LPS[63] == 63
 
@@ -93,8 +93,8 @@ def test_frac_bits_shape_and_state_0() -> None:
 def test_frac_bits_monotone() -> None:
     mps = [row[0] for row in FRAC_BITS]
     lps = [row[1] for row in FRAC_BITS]
-    assert all(a > b for a, b in zip(mps, mps[1:]))
-    assert all(a < b for a, b in zip(lps, lps[1:]))
+    assert all(a > b for a, b in pairwise(mps))
+    assert all(a < b for a, b in pairwise(lps))
 
 
 @pytest.mark.parametrize("state", range(64))
@@ -113,7 +113,7 @@ def declared_context_ranges() -> dict[str, tuple[int, int]]:
     source = inspect.getsource(tables)
     ranges = {}
     for name, offset, count in re.findall(
-        r"^(CTX_\w+): Final = (\d+)\s*#\s*(\d+) contexts?\b", source, flags=re.M
+        r"^(CTX_\w+): Final = (\d+)\s*#\s*(\d+) contexts?\b", source, flags=re.MULTILINE
     ):
         assert getattr(tables, name) == int(offset)
         ranges[name] = (int(offset), int(count))
