@@ -288,6 +288,9 @@ def _add_tool_verbs(sub: Any) -> None:
     tools = {
         "bench": ("dfc.tools.bench", "throughput and memory of the reference and fast codecs, and PNG"),
         "conformance": ("dfc.tools.conformance", "check a decoder (dfc's or yours) against the conformance vectors"),
+        "extract": ("dfc.tools.extract", "save a pretrained ONNX network's activations on photos as .npy features"),
+        "analyze": ("dfc.tools.analyze", "the paper's Table I statistics, entropy and Fig. 2/3 plots of features"),
+        "compare": ("dfc.tools.compare", "dfc against lossless image codecs on the same features (Fig. 6)"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)
@@ -297,10 +300,15 @@ def _add_tool_verbs(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Tool verbs take their own options; argparse.REMAINDER does not capture
+    # options that come first, so unknown arguments go to the tool too.
+    args, extra = parser.parse_known_args(argv)
     if args.verb is None:
         parser.print_help()
         return 2
+    if args.func is not None and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.func is None:
         import importlib
 
@@ -309,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"dfc {args.verb}: unavailable ({exc})", file=sys.stderr)
             return 1
-        result: int = module.main(args.rest)
+        result: int = module.main(extra + args.rest)
         return result
     try:
         return int(args.func(args))
