@@ -1,0 +1,1626 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False, embedsignature=True
+"""dfc.fast._codec: the compiled encoder and decoder (SPEC §4-§8).
+
+Every per-sample step runs in C without the GIL: the Q-layer, the palette
+statistics, prediction, the mode decision, binarization and the CABAC engine.
+Per-stream work (argument checks, the header, framing and the CRC) reuses
+dfc.reference, so both implementations accept, produce and reject exactly the
+same streams. The constant tables are copied from dfc.reference.tables when this
+module is imported; ``_tables()`` returns the copies so that a test can check them.
+
+Layout of a context model here: one byte ``(pStateIdx << 1) | valMPS``.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import zlib
+
+import numpy as np
+
+from dfc.errors import DecodeError, TruncatedStreamError
+from dfc.reference import tables as _ref
+from dfc.reference.decoder import DecodedStream
+from dfc.reference.encoder import validate_input
+from dfc.reference.header import Header, check_framing, read_header, write_header
+
+# Portable spellings of two instructions.
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define DFC_BSWAP64(x) __builtin_bswap64(x)
+    #else
+    static inline unsigned long long DFC_BSWAP64(unsigned long long x) {
+        x = ((x & 0x00000000FFFFFFFFull) << 32) | (x >> 32);
+        x = ((x & 0x0000FFFF0000FFFFull) << 16) | ((x >> 16) & 0x0000FFFF0000FFFFull);
+        return ((x & 0x00FF00FF00FF00FFull) << 8) | ((x >> 8) & 0x00FF00FF00FF00FFull);
+    }
+    #endif
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define DFC_BE64(x) (x)
+    #else
+    #define DFC_BE64(x) DFC_BSWAP64(x)
+    #endif
+    """
+    uint64_t DFC_BE64(uint64_t x) nogil
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define DFC_CLZ32(x) __builtin_clz(x)
+    #else
+    static inline int DFC_CLZ32(unsigned int x) {
+        int n = 0;
+        while (!(x & 0x80000000u)) { x <<= 1; n++; }
+        return n;
+    }
+    #endif
+    """
+    int DFC_CLZ32(uint32_t x) nogil  # x != 0
+
+
+# ---------------------------------------------------------------------------
+# Constant tables: filled from dfc.reference.tables by _load_tables() below.
+# The array sizes are capacities; _load_tables() checks that the tables fit.
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    NSTATES = 64          # pStateIdx 0..63 (SPEC Table 3)
+    CTX_CAP = 64          # room for NUM_CONTEXTS
+    MODE_CAP = 8          # room for NUM_MODES
+    PAL_CAP = 8           # MAX_PALETTE_SIZE
+    KIND_PAL = 0          # how a mode predicts (internal, derived from Table 6/7)
+    KIND_HOR = 1
+    KIND_VER = 2
+    KIND_FIL = 3
+
+# Raw copies of the reference tables (what _tables() returns).
+cdef uint16_t T_RANGE_TAB_LPS[NSTATES][4]
+cdef uint8_t T_TRANS_IDX_LPS[NSTATES]
+cdef uint8_t T_TRANS_IDX_MPS[NSTATES]
+cdef uint32_t T_FRAC_BITS[NSTATES][2]
+cdef int64_t T_BYPASS_BITS
+cdef int T_NUM_MODES
+cdef int T_MODE_PAL, T_MODE_HOR, T_MODE_VER, T_MODE_FIL_A, T_MODE_FIL_B
+cdef int T_FILTER_TAPS[MODE_CAP][3]     # (top-left, top, left) per mode; 0 for non-filters
+cdef uint8_t T_SCAN[MODE_CAP][16][2]    # SCAN_FOR_MODE: (x, y) per mode
+cdef int T_CTX_PALETTE_IDX, T_CTX_MPM_FLAG, T_CTX_SKIP_FLAG, T_CTX_SIG_FLAG
+cdef int T_CTX_GT1_FLAG, T_CTX_GT2_FLAG, T_CTX_SIGN_FLAG, T_NUM_CONTEXTS
+cdef int T_INIT_STATE, T_INIT_MPS
+cdef int T_MAX_GT1_FLAGS, T_MAX_RICE_PARAM, T_MAX_STAT_COEFF
+cdef int T_RICE_PREFIX_LIMIT, T_MAX_REMAINDER_PREFIX
+cdef int T_MAX_PALETTE_SIZE
+
+# Tables derived from the raw copies, indexed by a context byte (state << 1 | mps).
+cdef uint16_t D_LPS[2 * NSTATES][4]       # rangeTabLPS[state][qRangeIdx]
+cdef uint8_t D_NEXT[2 * NSTATES][2]       # context byte after coding bin 0 / 1
+cdef uint32_t D_COST[2 * NSTATES][2]      # estimated cost of bin 0 / 1 (SPEC §8.5)
+cdef uint8_t D_RENORM[512]                # left shifts that bring a range to >= 256
+cdef uint32_t D_INV[512]                  # ceil(2^32 / range): x / range by a multiply
+cdef uint32_t D_COST4[2 * NSTATES][16]    # cost of 4 bins on one context (first bin = bit 3)
+cdef uint8_t D_LEFT[16]                   # raster index of the left / top neighbour in a
+cdef uint8_t D_TOP[16]                    # 4x4 block, or 16 (a slot that stays 0) outside
+cdef uint8_t D_G1NEXT[4][2]               # greater1Ctx after a gt1_flag (SPEC §6.7.2)
+cdef uint8_t D_NEXT4[2 * NSTATES][16]     # the context byte after them
+cdef uint8_t D_INIT_CTX
+cdef uint8_t D_KIND[MODE_CAP]
+cdef uint8_t D_SCAN[MODE_CAP][4][4][16]   # [mode][bw-1][bh-1]: raster indices y*4+x
+cdef uint8_t D_PAL_MODE
+
+
+def _load_tables():
+    """Copy dfc.reference.tables into the C arrays (once, at import)."""
+    global T_BYPASS_BITS, T_NUM_MODES, T_MODE_PAL, T_MODE_HOR, T_MODE_VER
+    global T_MODE_FIL_A, T_MODE_FIL_B, T_CTX_PALETTE_IDX, T_CTX_MPM_FLAG
+    global T_CTX_SKIP_FLAG, T_CTX_SIG_FLAG, T_CTX_GT1_FLAG, T_CTX_GT2_FLAG
+    global T_CTX_SIGN_FLAG, T_NUM_CONTEXTS, T_INIT_STATE, T_INIT_MPS
+    global T_MAX_GT1_FLAGS, T_MAX_RICE_PARAM, T_MAX_STAT_COEFF
+    global T_RICE_PREFIX_LIMIT, T_MAX_REMAINDER_PREFIX, T_MAX_PALETTE_SIZE
+    global D_INIT_CTX, D_PAL_MODE
+    cdef int s, q, b, m, i, x, y, bw, bh, n, c, mps, r
+
+    if len(_ref.RANGE_TAB_LPS) != NSTATES or len(_ref.TRANS_IDX_LPS) != NSTATES \
+            or len(_ref.TRANS_IDX_MPS) != NSTATES or len(_ref.FRAC_BITS) != NSTATES:
+        raise ImportError("dfc.fast: CABAC tables do not have 64 states")
+    for s in range(NSTATES):
+        for q in range(4):
+            T_RANGE_TAB_LPS[s][q] = _ref.RANGE_TAB_LPS[s][q]
+        T_TRANS_IDX_LPS[s] = _ref.TRANS_IDX_LPS[s]
+        T_TRANS_IDX_MPS[s] = _ref.TRANS_IDX_MPS[s]
+        T_FRAC_BITS[s][0] = _ref.FRAC_BITS[s][0]
+        T_FRAC_BITS[s][1] = _ref.FRAC_BITS[s][1]
+        if T_TRANS_IDX_LPS[s] >= NSTATES or T_TRANS_IDX_MPS[s] >= NSTATES \
+                or not 2 <= T_RANGE_TAB_LPS[s][0] <= 255:
+            raise ImportError("dfc.fast: CABAC table entry out of range")
+    T_BYPASS_BITS = _ref.BYPASS_BITS
+
+    T_NUM_MODES = _ref.NUM_MODES
+    T_MODE_PAL = _ref.MODE_PAL
+    T_MODE_HOR = _ref.MODE_HOR
+    T_MODE_VER = _ref.MODE_VER
+    T_MODE_FIL_A = _ref.MODE_FIL_A
+    T_MODE_FIL_B = _ref.MODE_FIL_B
+    modes = {T_MODE_PAL, T_MODE_HOR, T_MODE_VER, T_MODE_FIL_A, T_MODE_FIL_B}
+    if not 0 < T_NUM_MODES <= MODE_CAP or modes != set(range(T_NUM_MODES)):
+        raise ImportError("dfc.fast: prediction modes are not 0..NUM_MODES-1")
+    if T_NUM_MODES != 5:  # rem_mode is 2 bypass bins over the 4 non-MPM modes (SPEC §6.5)
+        raise ImportError("dfc.fast: rem_mode needs exactly 5 prediction modes")
+    memset(T_FILTER_TAPS, 0, sizeof(T_FILTER_TAPS))
+    for m, taps in _ref.FILTER_TAPS.items():
+        for i in range(3):
+            T_FILTER_TAPS[m][i] = taps[i]
+    D_KIND[T_MODE_PAL] = KIND_PAL
+    D_KIND[T_MODE_HOR] = KIND_HOR
+    D_KIND[T_MODE_VER] = KIND_VER
+    D_KIND[T_MODE_FIL_A] = KIND_FIL
+    D_KIND[T_MODE_FIL_B] = KIND_FIL
+    D_PAL_MODE = T_MODE_PAL
+    if set(_ref.FILTER_TAPS) != {T_MODE_FIL_A, T_MODE_FIL_B}:
+        raise ImportError("dfc.fast: FILTER_TAPS does not cover the filter modes")
+
+    for m in range(T_NUM_MODES):
+        scan = _ref.SCAN_FOR_MODE[m]
+        if len(scan) != 16 or sorted(scan) != sorted((x, y) for x in range(4) for y in range(4)):
+            raise ImportError("dfc.fast: a scan is not a permutation of the 4x4 block")
+        for i in range(16):
+            T_SCAN[m][i][0] = scan[i][0]
+            T_SCAN[m][i][1] = scan[i][1]
+        for bw in range(1, 5):
+            for bh in range(1, 5):
+                n = 0
+                for i in range(16):  # SPEC §6.6: the scan restricted to bw x bh
+                    x = T_SCAN[m][i][0]
+                    y = T_SCAN[m][i][1]
+                    if x < bw and y < bh:
+                        D_SCAN[m][bw - 1][bh - 1][n] = y * 4 + x
+                        n += 1
+
+    T_CTX_PALETTE_IDX = _ref.CTX_PALETTE_IDX
+    T_CTX_MPM_FLAG = _ref.CTX_MPM_FLAG
+    T_CTX_SKIP_FLAG = _ref.CTX_SKIP_FLAG
+    T_CTX_SIG_FLAG = _ref.CTX_SIG_FLAG
+    T_CTX_GT1_FLAG = _ref.CTX_GT1_FLAG
+    T_CTX_GT2_FLAG = _ref.CTX_GT2_FLAG
+    T_CTX_SIGN_FLAG = _ref.CTX_SIGN_FLAG
+    T_NUM_CONTEXTS = _ref.NUM_CONTEXTS
+    T_INIT_STATE = _ref.INIT_STATE
+    T_INIT_MPS = _ref.INIT_MPS
+    T_MAX_GT1_FLAGS = _ref.MAX_GT1_FLAGS
+    T_MAX_RICE_PARAM = _ref.MAX_RICE_PARAM
+    T_MAX_STAT_COEFF = _ref.MAX_STAT_COEFF
+    T_RICE_PREFIX_LIMIT = _ref.RICE_PREFIX_LIMIT
+    T_MAX_REMAINDER_PREFIX = _ref.MAX_REMAINDER_PREFIX
+    T_MAX_PALETTE_SIZE = _ref.MAX_PALETTE_SIZE
+    # Every context index the syntax can form must lie inside the context array.
+    if not (T_NUM_CONTEXTS <= CTX_CAP
+            and T_CTX_PALETTE_IDX + T_MAX_PALETTE_SIZE - 1 <= T_NUM_CONTEXTS
+            and T_CTX_MPM_FLAG < T_NUM_CONTEXTS
+            and T_CTX_SKIP_FLAG + 3 <= T_NUM_CONTEXTS
+            and T_CTX_SIG_FLAG + 3 * T_NUM_MODES <= T_NUM_CONTEXTS
+            and T_CTX_GT1_FLAG + 4 <= T_NUM_CONTEXTS
+            and T_CTX_GT2_FLAG < T_NUM_CONTEXTS
+            and T_CTX_SIGN_FLAG + T_NUM_MODES <= T_NUM_CONTEXTS):
+        raise ImportError("dfc.fast: context offsets do not fit NUM_CONTEXTS")
+    if not (T_MAX_PALETTE_SIZE == PAL_CAP and 0 <= T_MAX_GT1_FLAGS <= 16
+            and 0 <= T_MAX_RICE_PARAM <= 8 and 0 <= T_MAX_STAT_COEFF < 64
+            and (T_MAX_STAT_COEFF >> 2) <= T_MAX_RICE_PARAM
+            and 1 <= T_RICE_PREFIX_LIMIT <= T_MAX_REMAINDER_PREFIX <= 24
+            and T_RICE_PREFIX_LIMIT + 1 + T_MAX_RICE_PARAM <= 12
+            and 0 <= T_INIT_STATE < NSTATES and T_INIT_MPS in (0, 1)):
+        raise ImportError("dfc.fast: a syntax constant is outside what this build supports")
+    D_INIT_CTX = (T_INIT_STATE << 1) | T_INIT_MPS
+
+    # SPEC §7.3 transitions and §8.5 costs, per context byte and bin value.
+    for c in range(2 * NSTATES):
+        s = c >> 1
+        mps = c & 1
+        for q in range(4):
+            D_LPS[c][q] = T_RANGE_TAB_LPS[s][q]
+        for b in range(2):
+            if b == mps:
+                D_NEXT[c][b] = (T_TRANS_IDX_MPS[s] << 1) | mps
+                D_COST[c][b] = T_FRAC_BITS[s][0]
+            else:
+                D_NEXT[c][b] = (T_TRANS_IDX_LPS[s] << 1) | ((1 - mps) if s == 0 else mps)
+                D_COST[c][b] = T_FRAC_BITS[s][1]
+    for c in range(2 * NSTATES):
+        for q in range(16):
+            s = c
+            n = 0
+            for i in range(3, -1, -1):
+                b = (q >> i) & 1
+                n += D_COST[s][b]
+                s = D_NEXT[s][b]
+            D_COST4[c][q] = n
+            D_NEXT4[c][q] = s
+    for i in range(16):
+        D_LEFT[i] = i - 1 if i & 3 else 16
+        D_TOP[i] = i - 4 if i >= 4 else 16
+    for i in range(4):
+        for b in range(2):
+            D_G1NEXT[i][b] = update_gt1_ctx(i, b)
+    for r in range(512):
+        D_INV[r] = ((1 << 32) + r - 1) // r if r >= 256 else 0
+        n = 0
+        if r > 0:
+            while (r << n) < 256:
+                n += 1
+        D_RENORM[r] = n
+
+
+_load_tables()
+
+
+def _tables():
+    """The C copies of dfc.reference.tables, converted back to Python values
+    (for tests: they must equal the reference's)."""
+    cdef int s, m, i
+    return {
+        "RANGE_TAB_LPS": tuple(tuple(int(T_RANGE_TAB_LPS[s][i]) for i in range(4)) for s in range(NSTATES)),
+        "TRANS_IDX_LPS": tuple(int(T_TRANS_IDX_LPS[s]) for s in range(NSTATES)),
+        "TRANS_IDX_MPS": tuple(int(T_TRANS_IDX_MPS[s]) for s in range(NSTATES)),
+        "FRAC_BITS": tuple((int(T_FRAC_BITS[s][0]), int(T_FRAC_BITS[s][1])) for s in range(NSTATES)),
+        "BYPASS_BITS": int(T_BYPASS_BITS),
+        "NUM_MODES": T_NUM_MODES,
+        "MODE_PAL": T_MODE_PAL, "MODE_HOR": T_MODE_HOR, "MODE_VER": T_MODE_VER,
+        "MODE_FIL_A": T_MODE_FIL_A, "MODE_FIL_B": T_MODE_FIL_B,
+        "FILTER_TAPS": {m: tuple(T_FILTER_TAPS[m][i] for i in range(3))
+                        for m in (T_MODE_FIL_A, T_MODE_FIL_B)},
+        "SCAN_FOR_MODE": {m: tuple((int(T_SCAN[m][i][0]), int(T_SCAN[m][i][1])) for i in range(16))
+                          for m in range(T_NUM_MODES)},
+        "CTX_PALETTE_IDX": T_CTX_PALETTE_IDX, "CTX_MPM_FLAG": T_CTX_MPM_FLAG,
+        "CTX_SKIP_FLAG": T_CTX_SKIP_FLAG, "CTX_SIG_FLAG": T_CTX_SIG_FLAG,
+        "CTX_GT1_FLAG": T_CTX_GT1_FLAG, "CTX_GT2_FLAG": T_CTX_GT2_FLAG,
+        "CTX_SIGN_FLAG": T_CTX_SIGN_FLAG, "NUM_CONTEXTS": T_NUM_CONTEXTS,
+        "INIT_STATE": T_INIT_STATE, "INIT_MPS": T_INIT_MPS,
+        "MAX_GT1_FLAGS": T_MAX_GT1_FLAGS, "MAX_RICE_PARAM": T_MAX_RICE_PARAM,
+        "MAX_STAT_COEFF": T_MAX_STAT_COEFF, "RICE_PREFIX_LIMIT": T_RICE_PREFIX_LIMIT,
+        "MAX_REMAINDER_PREFIX": T_MAX_REMAINDER_PREFIX,
+        "MAX_PALETTE_SIZE": T_MAX_PALETTE_SIZE,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers: SPEC §6.5 MPM, §6.7.2-6.7.3 adaptation rules, §5.4 re-sort
+# ---------------------------------------------------------------------------
+
+cdef inline int derive_mpm(const uint8_t* cur_modes, const uint8_t* prev_modes,
+                           Py_ssize_t bx, Py_ssize_t by) noexcept nogil:
+    """SPEC §6.5: votes of left, top, top-left; ties to the first of them."""
+    cdef int left, top, topleft
+    if bx > 0 and by > 0:
+        left = cur_modes[bx - 1]
+        top = prev_modes[bx]
+        topleft = prev_modes[bx - 1]
+        if top == topleft and left != top:
+            return top
+        return left
+    if bx > 0:
+        return cur_modes[bx - 1]
+    if by > 0:
+        return prev_modes[bx]
+    return D_PAL_MODE
+
+
+cdef inline int update_gt1_ctx(int greater1_ctx, int gt1_flag) noexcept nogil:
+    if gt1_flag:
+        return 0
+    if greater1_ctx > 0:
+        return greater1_ctx + 1 if greater1_ctx < 3 else 3
+    return 0
+
+
+cdef inline int update_stat_coeff(int stat_coeff, int64_t abs_remaining) noexcept nogil:
+    if abs_remaining >= (<int64_t>3 << (stat_coeff >> 2)):
+        return stat_coeff + 1 if stat_coeff < T_MAX_STAT_COEFF else T_MAX_STAT_COEFF
+    if 2 * abs_remaining < (<int64_t>1 << (stat_coeff >> 2)):
+        return stat_coeff - 1 if stat_coeff > 0 else 0
+    return stat_coeff
+
+
+cdef inline int update_rice_param(int rice, int64_t abs_level) noexcept nogil:
+    if abs_level > 3 * (<int64_t>1 << rice):
+        return rice + 1 if rice < T_MAX_RICE_PARAM else T_MAX_RICE_PARAM
+    return rice
+
+
+cdef inline void sort_palette(uint16_t* order, int n, const int64_t* cumulative,
+                              const uint8_t* slot_of) noexcept nogil:
+    """SPEC §5.4: stable sort of order by descending cumulative count
+    (cumulative is indexed by header slot; slot_of maps value -> slot)."""
+    cdef int i, j
+    cdef uint16_t v
+    cdef int64_t key
+    for i in range(1, n):
+        v = order[i]
+        key = cumulative[slot_of[v]]
+        j = i - 1
+        while j >= 0 and cumulative[slot_of[order[j]]] < key:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = v
+
+
+cdef inline void count_palette_values(const uint16_t* tile, Py_ssize_t n, const uint8_t* slot_of,
+                                      int64_t* counts) noexcept nogil:
+    """SPEC §5.4: adds each palette value's occurrences in the tile to counts
+    (indexed by header slot; slot_of is PAL_CAP for a value outside the palette)."""
+    cdef Py_ssize_t i
+    cdef int64_t local[PAL_CAP + 1]
+    memset(local, 0, sizeof(local))
+    for i in range(n):
+        local[slot_of[tile[i]]] += 1
+    for i in range(PAL_CAP):
+        counts[i] += local[i]
+
+
+# ---------------------------------------------------------------------------
+# Q-layer: SPEC §4.2-4.3, binary64 one operation at a time (no FMA: the build
+# uses -ffp-contract=off), exactly as reference/quantizer.py with numpy.
+# ---------------------------------------------------------------------------
+
+cdef void quantize_core(const float* v, Py_ssize_t n, double mn, double mx, int level,
+                        uint16_t* q, uint32_t* hist) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double d = mx - mn
+    cdef double lv = <double>level
+    cdef double t, x
+    cdef int32_t k
+    if mn == mx:
+        memset(q, 0, n * sizeof(uint16_t))
+        hist[0] += <uint32_t>n
+        return
+    for i in range(n):
+        t = (<double>v[i] - mn) / d
+        x = t * lv + 0.5
+        # floor(x) then clip to 0..L: truncation differs from floor only for
+        # x < 0, where both clip to 0.
+        k = <int32_t>x if x < 2147483647.0 else level
+        if k < 0:
+            k = 0
+        elif k > level:
+            k = level
+        q[i] = <uint16_t>k
+    for i in range(n):
+        hist[q[i]] += 1
+
+
+cdef void dequantize_core(const uint16_t* q, Py_ssize_t n, int level, double mn, double mx,
+                          float* out, float* lut) noexcept nogil:
+    """SPEC §4.3: mn + (q * (mx - mn)) / L, q = 0 -> mn, q = L -> mx, to float32."""
+    cdef Py_ssize_t i
+    cdef int k
+    cdef double d = mx - mn
+    cdef double lv = <double>level
+    if lut != NULL:
+        for k in range(level + 1):
+            lut[k] = <float>(mn + (<double>k * d) / lv)
+        lut[0] = <float>mn
+        lut[level] = <float>mx
+        for i in range(n):
+            out[i] = lut[q[i]]
+        return
+    for i in range(n):
+        k = q[i]
+        if k == 0:
+            out[i] = <float>mn
+        elif k == level:
+            out[i] = <float>mx
+        else:
+            out[i] = <float>(mn + (<double>k * d) / lv)
+
+
+# ---------------------------------------------------------------------------
+# Bin sinks: the arithmetic encoder (SPEC §7.6) and the cost estimator (§8.5)
+# ---------------------------------------------------------------------------
+
+# The payload bytes written so far (a growable buffer).
+cdef struct Out:
+    uint8_t* buf
+    size_t size
+    size_t cap
+    int oom
+
+
+# SPEC §7.6 encoding engine in byte-wise form (as HEVC's HM): low holds the bits
+# not yet written, bits_left counts down to the next byte, and a run of 0xFF bytes
+# waits in buffered/n_buffered until a carry resolves it. This writes exactly the
+# bits of the bit-serial PutBit/BitsOutstanding form of the reference (whose first
+# bit is dropped), byte by byte.
+cdef struct Enc:
+    uint32_t low
+    uint32_t range
+    int bits_left
+    uint32_t buffered
+    int64_t n_buffered
+    Out* out
+
+
+cdef struct Cost:
+    int64_t cost
+
+
+ctypedef fused Sink:
+    Enc
+    Cost
+
+
+cdef int out_init(Out* o, size_t cap) noexcept nogil:
+    o.size = 0
+    o.oom = 0
+    if cap < 64:
+        cap = 64
+    o.cap = cap
+    o.buf = <uint8_t*>PyMem_RawMalloc(cap)
+    if o.buf == NULL:
+        o.oom = 1
+        o.cap = 0
+        return -1
+    return 0
+
+
+cdef void out_grow(Out* o) noexcept nogil:
+    cdef size_t newcap
+    cdef uint8_t* nb
+    if o.oom:
+        o.size = 0
+        return
+    newcap = o.cap + (o.cap >> 1) + 64
+    nb = <uint8_t*>PyMem_RawRealloc(o.buf, newcap)
+    if nb == NULL:
+        o.oom = 1
+        o.size = 0  # keep going without writing; the caller raises MemoryError
+        return
+    o.buf = nb
+    o.cap = newcap
+
+
+cdef inline void out_byte(Out* o, uint32_t byte) noexcept nogil:
+    if o.size >= o.cap:
+        out_grow(o)
+        if o.oom:
+            return
+    o.buf[o.size] = <uint8_t>byte
+    o.size += 1
+
+
+cdef void out_repeat(Out* o, uint32_t byte, int64_t count) noexcept nogil:
+    cdef int64_t i
+    for i in range(count):
+        out_byte(o, byte)
+
+
+cdef inline void enc_init(Enc* e, Out* o) noexcept nogil:
+    e.low = 0
+    e.range = 510
+    e.bits_left = 23
+    e.buffered = 0xFF
+    e.n_buffered = 0
+    e.out = o
+
+
+cdef inline void enc_write_out(Enc* e) noexcept nogil:
+    """Move the top byte of low to the output (or to the pending 0xFF run)."""
+    cdef uint32_t lead = e.low >> (24 - e.bits_left)
+    cdef uint32_t carry, byte
+    e.bits_left += 8
+    e.low &= 0xFFFFFFFFu >> e.bits_left
+    if lead == 0xFF:
+        e.n_buffered += 1
+    elif e.n_buffered > 0:
+        carry = lead >> 8
+        byte = e.buffered + carry
+        e.buffered = lead & 0xFF
+        out_byte(e.out, byte)
+        if e.n_buffered > 1:
+            out_repeat(e.out, (0xFF + carry) & 0xFF, e.n_buffered - 1)
+        e.n_buffered = 1
+    else:
+        e.n_buffered = 1
+        e.buffered = lead
+
+
+cdef inline void put_decision(Sink* s, uint8_t* ctx, int bin_val) noexcept nogil:
+    """SPEC §7.6.1 EncodeDecision / §8.5 its estimated cost; adapts the context."""
+    cdef uint8_t c = ctx[0]
+    cdef uint32_t lps
+    cdef int n
+    if Sink is Cost:
+        s.cost += D_COST[c][bin_val]
+        ctx[0] = D_NEXT[c][bin_val]
+    else:
+        lps = D_LPS[c][(s.range >> 6) & 3]
+        s.range -= lps
+        ctx[0] = D_NEXT[c][bin_val]
+        if bin_val != (c & 1):
+            n = D_RENORM[lps]
+            s.low = (s.low + s.range) << n
+            s.range = lps << n
+            s.bits_left -= n
+        elif s.range >= 256:
+            return
+        else:
+            s.low <<= 1
+            s.range <<= 1
+            s.bits_left -= 1
+        if s.bits_left < 12:
+            enc_write_out(s)
+
+
+cdef inline void put_bypass_bits(Sink* s, uint32_t value, int n) noexcept nogil:
+    """SPEC §7.6.2 EncodeBypass for n bins holding value, most significant first."""
+    cdef uint32_t pattern
+    if Sink is Cost:
+        s.cost += T_BYPASS_BITS * n
+    else:
+        while n > 8:
+            n -= 8
+            pattern = value >> n
+            s.low = (s.low << 8) + s.range * pattern
+            value -= pattern << n
+            s.bits_left -= 8
+            if s.bits_left < 12:
+                enc_write_out(s)
+        s.low = (s.low << n) + s.range * value
+        s.bits_left -= n
+        if s.bits_left < 12:
+            enc_write_out(s)
+
+
+cdef inline void put_bypass(Sink* s, int bin_val) noexcept nogil:
+    put_bypass_bits(s, bin_val, 1)
+
+
+cdef void enc_terminate_flush(Enc* e) noexcept nogil:
+    """SPEC §7.6.3 EncodeTerminate(1), §7.6.4 flush (its last bit is the stop
+    bit 1), then zero bits to a whole byte."""
+    cdef int n
+    cdef uint32_t tail
+    e.range -= 2
+    e.low += e.range
+    e.low <<= 7
+    e.range = 2 << 7
+    e.bits_left -= 7
+    if e.bits_left < 12:
+        enc_write_out(e)
+    if e.low >> (32 - e.bits_left):
+        out_byte(e.out, e.buffered + 1)
+        out_repeat(e.out, 0x00, e.n_buffered - 1)
+        e.low -= <uint32_t>1 << (32 - e.bits_left)
+    else:
+        if e.n_buffered > 0:
+            out_byte(e.out, e.buffered)
+        out_repeat(e.out, 0xFF, e.n_buffered - 1)
+    # the rest of low down to its bit 8, then the stop bit, then zero padding
+    n = 24 - e.bits_left
+    tail = ((e.low >> 8) << 1) | 1
+    n += 1
+    tail <<= (8 - (n & 7)) & 7
+    n = (n + 7) & ~7
+    while n > 0:
+        n -= 8
+        out_byte(e.out, (tail >> n) & 0xFF)
+
+
+# ---------------------------------------------------------------------------
+# Syntax writers (SPEC §5.3, §6.5-6.7), generic over the sink
+# ---------------------------------------------------------------------------
+
+cdef inline void write_abs_remaining(Sink* s, uint32_t value, int rice) noexcept nogil:
+    """SPEC §6.7.3 abs_remaining: Rice prefix/suffix, or escape to Exp-Golomb k+1."""
+    cdef int order, ones
+    if value < (<uint32_t>T_RICE_PREFIX_LIMIT << rice):
+        ones = value >> rice
+        if Sink is Cost:
+            s.cost += T_BYPASS_BITS * (ones + 1 + rice)
+        else:
+            # ones 1-bins and a 0, then the rice low bits: at most 4 + 1 + 4 bins
+            put_bypass_bits(s, ((((<uint32_t>1 << ones) - 1) << 1) << rice)
+                            | (value & ((<uint32_t>1 << rice) - 1)), ones + 1 + rice)
+        return
+    value -= <uint32_t>T_RICE_PREFIX_LIMIT << rice
+    order = rice + 1
+    ones = T_RICE_PREFIX_LIMIT
+    while value >= (<uint32_t>1 << order):
+        value -= <uint32_t>1 << order
+        order += 1
+        ones += 1
+    if Sink is Cost:
+        s.cost += T_BYPASS_BITS * (ones + 1 + order)
+    else:
+        put_bypass_bits(s, ((<uint32_t>1 << ones) - 1) << 1, ones + 1)
+        put_bypass_bits(s, value, order)
+
+
+cdef int write_residual_block(Sink* s, uint8_t* ctx, const int32_t* res, int mode,
+                              int bw, int bh, int stat_coeff) noexcept nogil:
+    """SPEC §6.7 residual_block(); res is the block's residuals in raster order
+    (not all zero). Returns StatCoeff after the block."""
+    cdef const uint8_t* scan = D_SCAN[mode][bw - 1][bh - 1]
+    cdef int n = bw * bh
+    cdef uint8_t sig[16]
+    cdef int32_t levels[16]
+    cdef int nl = 0
+    cdef int i, idx, sf, inc, k, g1ctx, first_gt1, f, rice, first_remaining, base, ngt1
+    cdef int32_t a
+    cdef uint8_t* sig_ctx = ctx + T_CTX_SIG_FLAG + 3 * mode
+    memset(sig, 0, sizeof(sig))
+    for i in range(n):
+        idx = scan[i]
+        sf = res[idx] != 0
+        if i == n - 1 and nl == 0:
+            sf = 1  # inferred
+        else:
+            inc = 0
+            if (idx & 3) and sig[idx - 1]:
+                inc += 1
+            if (idx >> 2) and sig[idx - 4]:
+                inc += 1
+            put_decision(s, sig_ctx + inc, sf)
+        sig[idx] = sf
+        if sf:
+            levels[nl] = res[idx]
+            nl += 1
+    g1ctx = 1
+    first_gt1 = -1
+    ngt1 = nl if nl < T_MAX_GT1_FLAGS else T_MAX_GT1_FLAGS
+    for k in range(ngt1):
+        a = levels[k] if levels[k] >= 0 else -levels[k]
+        f = a > 1
+        put_decision(s, ctx + T_CTX_GT1_FLAG + g1ctx, f)
+        g1ctx = update_gt1_ctx(g1ctx, f)
+        if f and first_gt1 < 0:
+            first_gt1 = k
+    if first_gt1 >= 0:
+        a = levels[first_gt1] if levels[first_gt1] >= 0 else -levels[first_gt1]
+        put_decision(s, ctx + T_CTX_GT2_FLAG, a > 2)
+    for k in range(nl):
+        put_decision(s, ctx + T_CTX_SIGN_FLAG + mode, levels[k] < 0)
+    rice = stat_coeff >> 2
+    first_remaining = 1
+    for k in range(nl):
+        a = levels[k] if levels[k] >= 0 else -levels[k]
+        # SPEC §6.7.2 base_level
+        if k >= T_MAX_GT1_FLAGS:
+            base = 1
+        elif a == 1:
+            continue
+        elif k == first_gt1:
+            if a == 2:
+                continue
+            base = 3
+        else:
+            base = 2
+        write_abs_remaining(s, <uint32_t>(a - base), rice)
+        if first_remaining:
+            stat_coeff = update_stat_coeff(stat_coeff, a - base)
+            first_remaining = 0
+        rice = update_rice_param(rice, a)
+    return stat_coeff
+
+
+cdef inline int64_t cost_residual_block(uint8_t* ctx, const int32_t* res, int mode,
+                                        int bw, int bh, int stat_coeff) noexcept nogil:
+    """SPEC §8.5 estimated cost of residual_block() (the bins of
+    write_residual_block, adapting ctx the same way), for the mode decision only:
+    written without data-dependent branches, as the trial of 5 modes per block
+    would otherwise mispredict a lot. StatCoeff updates are left out: they only
+    matter to later blocks, and a trial's StatCoeff is thrown away."""
+    cdef const uint8_t* scan = D_SCAN[mode][bw - 1][bh - 1]
+    cdef int n = bw * bh
+    cdef uint8_t sig[17]
+    cdef int32_t levels[16]
+    cdef int nl = 0
+    cdef int i, idx, sf, inc, k, g1ctx, first_gt1, f, rice, ngt1, coded, ge, base, esc, e, pattern
+    cdef int32_t a, value, t
+    cdef int64_t cost = 0, bins = 0
+    cdef uint8_t c
+    cdef uint8_t* sig_ctx = ctx + T_CTX_SIG_FLAG + 3 * mode
+    cdef uint8_t* gt1_ctx = ctx + T_CTX_GT1_FLAG
+    memset(sig, 0, sizeof(sig))
+    for i in range(n - 1):
+        idx = scan[i]
+        sf = res[idx] != 0
+        inc = sig[D_LEFT[idx]] + sig[D_TOP[idx]]
+        c = sig_ctx[inc]
+        cost += D_COST[c][sf]
+        sig_ctx[inc] = D_NEXT[c][sf]
+        sig[idx] = <uint8_t>sf
+        levels[nl] = res[idx]
+        nl += sf
+    idx = scan[n - 1]
+    if nl == 0:
+        levels[0] = res[idx]  # sig_flag inferred
+        nl = 1
+    else:
+        sf = res[idx] != 0
+        inc = sig[D_LEFT[idx]] + sig[D_TOP[idx]]
+        c = sig_ctx[inc]
+        cost += D_COST[c][sf]
+        sig_ctx[inc] = D_NEXT[c][sf]
+        levels[nl] = res[idx]
+        nl += sf
+    # sign_flags (coded after gt1/gt2 but on a context of their own, so the order
+    # of the estimate does not matter): 4 bins per table step
+    c = ctx[T_CTX_SIGN_FLAG + mode]
+    k = 0
+    while k + 4 <= nl:
+        pattern = (((levels[k] < 0) << 3) | ((levels[k + 1] < 0) << 2)
+                   | ((levels[k + 2] < 0) << 1) | (levels[k + 3] < 0))
+        cost += D_COST4[c][pattern]
+        c = D_NEXT4[c][pattern]
+        k += 4
+    while k < nl:
+        cost += D_COST[c][levels[k] < 0]
+        c = D_NEXT[c][levels[k] < 0]
+        k += 1
+    ctx[T_CTX_SIGN_FLAG + mode] = c
+    for k in range(nl):
+        levels[k] = levels[k] if levels[k] >= 0 else -levels[k]  # from here on: |level|
+    g1ctx = 1
+    first_gt1 = 16
+    ngt1 = nl if nl < T_MAX_GT1_FLAGS else T_MAX_GT1_FLAGS
+    for k in range(ngt1):
+        f = levels[k] > 1
+        c = gt1_ctx[g1ctx]
+        cost += D_COST[c][f]
+        gt1_ctx[g1ctx] = D_NEXT[c][f]
+        g1ctx = D_G1NEXT[g1ctx][f]
+        first_gt1 = k if (f and first_gt1 == 16) else first_gt1
+    if first_gt1 < 16:
+        f = levels[first_gt1] > 2
+        c = ctx[T_CTX_GT2_FLAG]
+        cost += D_COST[c][f]
+        ctx[T_CTX_GT2_FLAG] = D_NEXT[c][f]
+    rice = stat_coeff >> 2
+    for k in range(nl):
+        a = levels[k]
+        ge = k >= T_MAX_GT1_FLAGS
+        coded = ge | ((a > 1) & ((k != first_gt1) | (a > 2)))
+        base = 1 if ge else (3 if k == first_gt1 else 2)
+        value = (a - base) if coded else 0
+        # SPEC §6.7.3 bins of abs_remaining(value, rice): Rice form, or 4 ones, e
+        # more ones, a zero and rice + 1 + e suffix bits, where e is the number of
+        # Exp-Golomb steps: floor(log2((t >> (rice + 1)) + 1)).
+        t = value - (T_RICE_PREFIX_LIMIT << rice)
+        esc = t >= 0
+        e = 31 - DFC_CLZ32(<uint32_t>((t if esc else 0) >> (rice + 1)) + 1)
+        bins += coded * ((T_RICE_PREFIX_LIMIT + 2 + rice + 2 * e) if esc
+                         else ((value >> rice) + 1 + rice))
+        rice += coded & (a > (3 << rice)) & (rice < T_MAX_RICE_PARAM)
+    return cost + bins * T_BYPASS_BITS
+
+
+cdef inline int write_block(Sink* s, uint8_t* ctx, int mode, int mpm, int skip_ctx_inc,
+                            const int32_t* res, int bw, int bh, int* stat_coeff) noexcept nogil:
+    """SPEC §6.1 block(): mpm_flag / rem_mode, skip_flag, residual_block().
+    Returns skip_flag."""
+    cdef int rem_mode, i, skip_flag
+    cdef int32_t nonzero
+    if mode == mpm:
+        put_decision(s, ctx + T_CTX_MPM_FLAG, 1)
+    else:
+        put_decision(s, ctx + T_CTX_MPM_FLAG, 0)
+        rem_mode = mode if mode < mpm else mode - 1
+        put_bypass(s, rem_mode >> 1)
+        put_bypass(s, rem_mode & 1)
+    nonzero = 0
+    for i in range(16):  # positions outside bw x bh hold 0
+        nonzero |= res[i]
+    skip_flag = nonzero == 0
+    put_decision(s, ctx + T_CTX_SKIP_FLAG + skip_ctx_inc, skip_flag)
+    if not skip_flag:
+        if Sink is Cost:
+            s.cost += cost_residual_block(ctx, res, mode, bw, bh, stat_coeff[0])
+        else:
+            stat_coeff[0] = write_residual_block(s, ctx, res, mode, bw, bh, stat_coeff[0])
+    return skip_flag
+
+
+cdef inline void block_residuals(const uint16_t* tile, Py_ssize_t width, Py_ssize_t bx,
+                                 Py_ssize_t by, int bw, int bh, int pal,
+                                 int32_t res[][16]) noexcept nogil:
+    """SPEC §6.3-6.4 prediction of every mode; res[mode][y*4+x] = sample - prediction."""
+    cdef int x, y, m, s, left, top, topleft, kind
+    cdef Py_ssize_t tx, ty
+    cdef const uint16_t* row
+    cdef const uint16_t* above
+    memset(res, 0, MODE_CAP * 16 * sizeof(int32_t))
+    for y in range(bh):
+        ty = 4 * by + y
+        row = tile + ty * width
+        above = row - width
+        for x in range(bw):
+            tx = 4 * bx + x
+            s = row[tx]
+            left = row[tx - 1] if tx > 0 else pal
+            top = above[tx] if ty > 0 else pal
+            topleft = above[tx - 1] if (tx > 0 and ty > 0) else pal
+            for m in range(T_NUM_MODES):
+                kind = D_KIND[m]
+                if kind == KIND_PAL:
+                    res[m][y * 4 + x] = s - pal
+                elif kind == KIND_HOR:
+                    res[m][y * 4 + x] = s - left
+                elif kind == KIND_VER:
+                    res[m][y * 4 + x] = s - top
+                else:
+                    res[m][y * 4 + x] = s - ((T_FILTER_TAPS[m][0] * topleft + T_FILTER_TAPS[m][1] * top
+                                              + T_FILTER_TAPS[m][2] * left + 16) >> 5)
+
+
+# ---------------------------------------------------------------------------
+# Encoder core (SPEC §8)
+# ---------------------------------------------------------------------------
+
+cdef int select_palette(const uint32_t* hist, int level, uint16_t* palette) noexcept nogil:
+    """SPEC §8.2: up to 8 most frequent values, most frequent first, ties to the
+    smaller value. Returns the palette size."""
+    cdef int n = 0
+    cdef int v, j
+    cdef uint32_t cnt
+    cdef uint32_t counts[PAL_CAP]
+    for v in range(level + 1):
+        cnt = hist[v]
+        if cnt == 0:
+            continue
+        if n == PAL_CAP and cnt <= counts[PAL_CAP - 1]:
+            continue
+        j = n if n < PAL_CAP else PAL_CAP - 1
+        # values arrive in increasing order: an equal count stays behind
+        while j > 0 and counts[j - 1] < cnt:
+            if j < PAL_CAP:
+                counts[j] = counts[j - 1]
+                palette[j] = palette[j - 1]
+            j -= 1
+        counts[j] = cnt
+        palette[j] = <uint16_t>v
+        if n < PAL_CAP:
+            n += 1
+    return n
+
+
+cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
+                     Py_ssize_t width, int level, const uint32_t* hist,
+                     uint16_t* header_palette, int* palette_size, Out* out,
+                     uint8_t* rows) noexcept nogil:
+    """SPEC §8 from the quantized tensor to the flushed payload in out.
+    rows: 4 * blocks_across bytes of scratch. Returns 0, or -1 when out of memory."""
+    cdef Enc engine      # a local whose address stays here: kept in registers
+    cdef Enc* enc = &engine
+    cdef uint8_t ctx[CTX_CAP]
+    cdef uint8_t trial[CTX_CAP]
+    cdef uint8_t slot_of[65536]
+    cdef uint16_t order[PAL_CAP]
+    cdef int64_t cumulative[PAL_CAP]
+    cdef int64_t counts[PAL_CAP]
+    cdef int64_t sad[PAL_CAP]
+    cdef int32_t res[MODE_CAP][16]
+    cdef Cost cost
+    cdef Py_ssize_t tile_size = height * width
+    cdef Py_ssize_t blocks_across = (width + 3) // 4
+    cdef Py_ssize_t blocks_down = (height + 3) // 4
+    cdef uint8_t* cur_modes = rows
+    cdef uint8_t* prev_modes = rows + blocks_across
+    cdef uint8_t* cur_skips = rows + 2 * blocks_across
+    cdef uint8_t* prev_skips = rows + 3 * blocks_across
+    cdef uint8_t* tmp
+    cdef const uint16_t* tile
+    cdef Py_ssize_t c, i, bx, by
+    cdef int P, j, best_j, pal, bw, bh, mpm, skip_inc, m, best_mode, stat_coeff, sample, d
+    cdef int trial_stat
+    cdef int64_t best_cost
+
+    P = select_palette(hist, level, order)
+    memset(slot_of, PAL_CAP, sizeof(slot_of))
+    for j in range(P):
+        slot_of[order[j]] = <uint8_t>j
+    # SPEC §8.2: header order = stable sort by frequency in tile 0.
+    memset(cumulative, 0, sizeof(cumulative))
+    count_palette_values(q, tile_size, slot_of, cumulative)
+    sort_palette(order, P, cumulative, slot_of)
+    for j in range(P):
+        header_palette[j] = order[j]
+        slot_of[order[j]] = <uint8_t>j
+    palette_size[0] = P
+    memset(cumulative, 0, sizeof(cumulative))
+
+    memset(ctx, D_INIT_CTX, sizeof(ctx))
+    enc_init(enc, out)
+    stat_coeff = 0
+    for c in range(channels):
+        tile = q + c * tile_size
+        # SPEC §8.3 choose_palette_idx: least SAD, ties to the smallest index.
+        memset(sad, 0, sizeof(sad))
+        for i in range(tile_size):
+            sample = tile[i]
+            for j in range(P):
+                d = sample - order[j]
+                sad[j] += d if d >= 0 else -d
+        best_j = 0
+        for j in range(1, P):
+            if sad[j] < sad[best_j]:
+                best_j = j
+        # SPEC §5.3 palette_idx: truncated unary
+        for j in range(P - 1):
+            put_decision(enc, ctx + T_CTX_PALETTE_IDX + j, best_j > j)
+            if best_j <= j:
+                break
+        pal = order[best_j]
+
+        for by in range(blocks_down):
+            bh = <int>(height - 4 * by) if height - 4 * by < 4 else 4
+            for bx in range(blocks_across):
+                bw = <int>(width - 4 * bx) if width - 4 * bx < 4 else 4
+                mpm = derive_mpm(cur_modes, prev_modes, bx, by)
+                skip_inc = 0
+                if bx > 0 and cur_skips[bx - 1]:
+                    skip_inc += 1
+                if by > 0 and prev_skips[bx]:
+                    skip_inc += 1
+                block_residuals(tile, width, bx, by, bw, bh, pal, res)
+                # SPEC §8.4 mode decision: least estimated cost, ties to the lower mode.
+                best_mode = 0
+                best_cost = -1
+                for m in range(T_NUM_MODES):
+                    cost.cost = 0
+                    trial_stat = stat_coeff
+                    memcpy(trial, ctx, T_NUM_CONTEXTS)
+                    write_block(&cost, trial, m, mpm, skip_inc, res[m], bw, bh, &trial_stat)
+                    if best_cost < 0 or cost.cost < best_cost:
+                        best_mode = m
+                        best_cost = cost.cost
+                cur_modes[bx] = <uint8_t>best_mode
+                cur_skips[bx] = <uint8_t>write_block(enc, ctx, best_mode, mpm, skip_inc,
+                                                     res[best_mode], bw, bh, &stat_coeff)
+            tmp = cur_modes
+            cur_modes = prev_modes
+            prev_modes = tmp
+            tmp = cur_skips
+            cur_skips = prev_skips
+            prev_skips = tmp
+        # SPEC §5.4: re-sort by running counts for the next tile.
+        count_palette_values(tile, tile_size, slot_of, cumulative)
+        sort_palette(order, P, cumulative, slot_of)
+        if out.oom:
+            return -1
+    enc_terminate_flush(enc)
+    return -1 if out.oom else 0
+
+
+def _encode_payload(values, int bits, double mn, double mx):
+    """SPEC §4.2 and §8 on a validated C-contiguous float32 (C, H, W) array.
+    Returns (payload, header palette)."""
+    cdef const float[:, :, ::1] v = values
+    cdef Py_ssize_t channels = v.shape[0]
+    cdef Py_ssize_t height = v.shape[1]
+    cdef Py_ssize_t width = v.shape[2]
+    cdef Py_ssize_t n = channels * height * width
+    cdef int level = (1 << bits) - 1
+    cdef int rc = 0, P = 0, j
+    cdef uint16_t palette[PAL_CAP]
+    cdef Out out
+    cdef uint16_t* q = <uint16_t*>PyMem_RawMalloc(n * sizeof(uint16_t))
+    cdef uint32_t* hist = <uint32_t*>PyMem_RawMalloc((level + 1) * sizeof(uint32_t))
+    cdef uint8_t* rows = <uint8_t*>PyMem_RawMalloc(4 * ((width + 3) // 4) + 16)
+    out.buf = NULL
+    try:
+        if q == NULL or hist == NULL or rows == NULL:
+            raise MemoryError()
+        memset(hist, 0, (level + 1) * sizeof(uint32_t))
+        memset(rows, 0, 4 * ((width + 3) // 4) + 16)
+        with nogil:
+            quantize_core(&v[0, 0, 0], n, mn, mx, level, q, hist)
+            # the payload is usually far smaller than the tensor; it grows as needed
+            rc = out_init(&out, <size_t>(n // 8 + 256))
+            if rc == 0:
+                rc = encode_core(q, channels, height, width, level, hist, palette, &P,
+                                 &out, rows)
+        if rc != 0:
+            raise MemoryError()
+        payload = PyBytes_FromStringAndSize(<char*>out.buf, out.size)
+    finally:
+        PyMem_RawFree(q)
+        PyMem_RawFree(hist)
+        PyMem_RawFree(rows)
+        PyMem_RawFree(out.buf)
+    return payload, tuple(int(palette[j]) for j in range(P))
+
+
+def encode(tensor, bits=8):
+    """Encode a (C, H, W) tensor into a dfc stream (SPEC §8); byte-identical to
+    dfc.reference.encode, with the same ValueError for bad input."""
+    values = validate_input(tensor, bits)
+    bit_depth = int(bits)
+    values = np.ascontiguousarray(values)
+    # SPEC §4.2: -0.0 counts as +0.0. The reference adds 0.0 to the whole tensor
+    # before min/max; since x + 0.0 == x for every other value, adding it to the
+    # extremes gives the same header without a copy of the tensor.
+    min_value = float(np.min(values)) + 0.0
+    max_value = float(np.max(values)) + 0.0
+    channels, height, width = values.shape
+    payload, palette = _encode_payload(values, bit_depth, min_value, max_value)
+    del values
+    header = Header(
+        format_version=_ref.FORMAT_VERSION, profile=_ref.PROFILE_BASELINE,
+        bit_depth=bit_depth, channels=channels, height=height, width=width,
+        min_value=min_value, max_value=max_value,
+        payload_size=len(payload), palette=palette,
+    )
+    # SPEC §3.1 framing, as dfc.reference.header.frame_stream, with one copy of the payload.
+    head = write_header(header)
+    crc = zlib.crc32(payload, zlib.crc32(head)) & 0xFFFFFFFF
+    return b"".join((head, payload, crc.to_bytes(_ref.CRC_SIZE, "big")))
+
+
+# ---------------------------------------------------------------------------
+# Decoder (SPEC §5-§7)
+# ---------------------------------------------------------------------------
+
+cdef enum ErrCode:
+    ERR_NONE = 0
+    ERR_PAYLOAD_OVERRUN
+    ERR_BAD_ARITH_INIT
+    ERR_REMAINDER_PREFIX
+    ERR_RESIDUAL_RANGE
+    ERR_SAMPLE_RANGE
+    ERR_MISSING_END
+    ERR_UNUSED_BYTES
+    ERR_NONZERO_PADDING
+
+
+cdef struct Err:
+    int code
+    int64_t offset
+    int64_t v[6]        # details for the message
+
+
+cdef struct Dec:
+    const uint8_t* data
+    Py_ssize_t start    # payload start (absolute byte offset)
+    Py_ssize_t end      # payload end
+    Py_ssize_t pos      # next byte to load into buf
+    uint64_t buf        # look-ahead bits, most significant first; bits past nbits are 0
+                        # or the stream's own next bits
+    int nbits
+    uint32_t range
+    uint32_t offset
+    int64_t bit_pos     # bits consumed by the engine (the reference's bit_pos)
+    int64_t total_bits  # 8 * payload_size
+
+
+
+
+cdef inline void dec_refill(Dec* d) noexcept nogil:
+    """Top up the look-ahead to at least 57 bits. Past the payload it reads zeros:
+    whether the engine consumed more bits than the payload holds is checked
+    separately (dec_overrun), wherever the reference could have noticed it."""
+    cdef uint64_t w
+    cdef int k
+    if d.pos + 8 <= d.end:
+        memcpy(&w, d.data + d.pos, 8)
+        d.buf |= DFC_BE64(w) >> d.nbits
+        k = (63 - d.nbits) >> 3
+        d.pos += k
+        d.nbits += k << 3
+        return
+    while d.nbits <= 56:
+        if d.pos < d.end:
+            d.buf |= (<uint64_t>d.data[d.pos]) << (56 - d.nbits)
+            d.pos += 1
+        d.nbits += 8
+
+
+cdef inline uint32_t dec_read_bits(Dec* d, int n) noexcept nogil:
+    """Consume 0 <= n <= 32 bits."""
+    cdef uint32_t v
+    if d.nbits < n:
+        dec_refill(d)
+    v = <uint32_t>((d.buf >> 1) >> (63 - n))  # n = 0 reads nothing
+    d.buf <<= n
+    d.nbits -= n
+    d.bit_pos += n
+    return v
+
+
+cdef inline bint dec_overrun(Dec* d) noexcept nogil:
+    return d.bit_pos > d.total_bits
+
+
+cdef inline int64_t dec_byte_offset(Dec* d) noexcept nogil:
+    return d.start + (d.bit_pos >> 3)
+
+
+cdef inline int decode_decision(Dec* d, uint8_t* ctx) noexcept nogil:
+    """SPEC §7.4.2 DecodeDecision, without data-dependent branches (bins are
+    close to random, so a branch would often be mispredicted)."""
+    cdef uint8_t c = ctx[0]
+    cdef uint32_t lps = D_LPS[c][(d.range >> 6) & 3]
+    cdef uint32_t rmps = d.range - lps
+    cdef uint32_t lps_mask = 0u - <uint32_t>(d.offset >= rmps)   # all ones on the LPS path
+    cdef int bin_val = (c & 1) ^ <int>(lps_mask & 1)
+    cdef uint32_t rng = rmps ^ ((rmps ^ lps) & lps_mask)
+    cdef int n = DFC_CLZ32(rng) - 23  # 2 <= rng < 512: shifts that bring it to >= 256
+    d.offset -= rmps & lps_mask
+    ctx[0] = D_NEXT[c][bin_val]
+    d.range = rng << n
+    d.offset = (d.offset << n) | dec_read_bits(d, n)
+    return bin_val
+
+
+cdef inline int decode_bypass(Dec* d) noexcept nogil:
+    """SPEC §7.4.3 DecodeBypass."""
+    cdef uint32_t mask
+    d.offset = (d.offset << 1) | dec_read_bits(d, 1)
+    mask = 0u - <uint32_t>(d.offset >= d.range)
+    d.offset -= d.range & mask
+    return <int>(mask & 1)
+
+
+cdef inline uint32_t div_range(uint32_t x, uint32_t rng) noexcept nogil:
+    """floor(x / rng) for x < 2^21 and 256 <= rng < 512: the multiply by
+    ceil(2^32 / rng) errs by less than 2^-11 < 1/rng, so the floor is exact."""
+    return <uint32_t>((<uint64_t>x * D_INV[rng]) >> 32)
+
+
+cdef inline uint32_t decode_bypass_bits(Dec* d, int n) noexcept nogil:
+    """n DecodeBypass bins (most significant first) at once: shifting n bits into
+    the offset and dividing by the range gives the same bins (the quotient) and
+    the same offset (the remainder)."""
+    cdef uint32_t v = 0, x, q
+    cdef int m
+    while n > 0:
+        m = n if n < 12 else 12
+        n -= m
+        x = (d.offset << m) | dec_read_bits(d, m)
+        q = div_range(x, d.range)
+        d.offset = x - q * d.range
+        v = (v << m) | q
+    return v
+
+
+cdef inline int decode_terminate(Dec* d) noexcept nogil:
+    """SPEC §7.4.4 DecodeTerminate."""
+    d.range -= 2
+    if d.offset >= d.range:
+        return 1
+    while d.range < 256:
+        d.range <<= 1
+        d.offset = (d.offset << 1) | dec_read_bits(d, 1)
+    return 0
+
+
+cdef int fail(Err* err, bint overrun, int64_t end, int code, int64_t offset) noexcept nogil:
+    """Record an error; a payload overrun that already happened takes precedence,
+    because the reference would have stopped there."""
+    if overrun:
+        err.code = ERR_PAYLOAD_OVERRUN
+        err.offset = end
+    else:
+        err.code = code
+        err.offset = offset
+    return -1
+
+
+cdef inline void dec_consume(Dec* d, int n) noexcept nogil:
+    """Consume n bits already in the look-ahead."""
+    d.buf <<= n
+    d.nbits -= n
+    d.bit_pos += n
+
+
+cdef inline int read_abs_remaining(Dec* d, int rice, int64_t* value, Err* err) noexcept nogil:
+    """SPEC §6.7.3 abs_remaining.
+
+    The Rice form (prefix < RICE_PREFIX_LIMIT) has at most m = RICE_PREFIX_LIMIT + 1
+    + rice bins: decode m bypass bins from peeked bits at once, then commit exactly
+    the k bins the code uses (the offset after k bins is the remainder of the
+    first k bits); no branch on the prefix length, which is close to random."""
+    cdef uint32_t rng = d.range
+    cdef int m = T_RICE_PREFIX_LIMIT + 1 + rice
+    cdef int ones, k, sh, prefix, extra, order
+    cdef uint32_t x, v, suffix
+    if d.nbits < m:
+        dec_refill(d)
+    x = (d.offset << m) | <uint32_t>((d.buf >> 1) >> (63 - m))
+    v = div_range(x, rng)
+    ones = DFC_CLZ32(~(v << (32 - m)))  # leading 1-bins (m < 32, so never all ones)
+    if ones < T_RICE_PREFIX_LIMIT:
+        k = ones + 1 + rice
+        sh = m - k
+        d.offset = (x >> sh) - (v >> sh) * rng
+        dec_consume(d, k)
+        value[0] = (<int64_t>ones << rice) + ((v >> sh) & ((<uint32_t>1 << rice) - 1))
+        return 0
+    # Exp-Golomb escape: the first RICE_PREFIX_LIMIT bins were ones.
+    sh = m - T_RICE_PREFIX_LIMIT
+    d.offset = (x >> sh) - (v >> sh) * rng
+    dec_consume(d, T_RICE_PREFIX_LIMIT)
+    prefix = T_RICE_PREFIX_LIMIT
+    while decode_bypass(d):
+        prefix += 1
+        if prefix > T_MAX_REMAINDER_PREFIX:
+            return fail(err, dec_overrun(d), d.end, ERR_REMAINDER_PREFIX, dec_byte_offset(d))
+    extra = prefix - T_RICE_PREFIX_LIMIT
+    order = rice + 1 + extra
+    suffix = decode_bypass_bits(d, order)
+    value[0] = ((<int64_t>T_RICE_PREFIX_LIMIT << rice)
+                + ((<int64_t>1 << order) - (<int64_t>1 << (rice + 1))) + suffix)
+    return 0
+
+
+cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int bh,
+                                    int* stat_coeff, int level, int32_t* res,
+                                    Err* err) noexcept nogil:
+    """SPEC §6.7 residual_block(); res (raster order, zeroed by the caller)."""
+    cdef const uint8_t* scan = D_SCAN[mode][bw - 1][bh - 1]
+    cdef int n = bw * bh
+    cdef uint8_t sig[16]
+    cdef uint8_t positions[16]
+    cdef uint8_t gt1[16]
+    cdef uint8_t signs[16]
+    cdef int64_t mags[16]
+    cdef int npos = 0
+    cdef int i, idx, sf, inc, k, g1ctx, first_gt1, f, gt2_flag, rice, first_remaining, ngt1
+    cdef int64_t remaining
+    cdef uint8_t* sig_ctx = ctx + T_CTX_SIG_FLAG + 3 * mode
+    cdef uint8_t* sign_ctx = ctx + T_CTX_SIGN_FLAG + mode
+    memset(sig, 0, sizeof(sig))
+    for i in range(n - 1):
+        idx = scan[i]
+        inc = 0
+        if (idx & 3) and sig[idx - 1]:
+            inc += 1
+        if (idx >> 2) and sig[idx - 4]:
+            inc += 1
+        sf = decode_decision(d, sig_ctx + inc)
+        sig[idx] = sf
+        positions[npos] = idx
+        npos += sf
+    idx = scan[n - 1]
+    if npos == 0:
+        sf = 1  # inferred
+    else:
+        inc = 0
+        if (idx & 3) and sig[idx - 1]:
+            inc += 1
+        if (idx >> 2) and sig[idx - 4]:
+            inc += 1
+        sf = decode_decision(d, sig_ctx + inc)
+    positions[npos] = idx
+    npos += sf
+    g1ctx = 1
+    first_gt1 = -1
+    ngt1 = npos if npos < T_MAX_GT1_FLAGS else T_MAX_GT1_FLAGS
+    for k in range(npos):
+        mags[k] = 1
+        gt1[k] = 0
+    for k in range(ngt1):
+        f = decode_decision(d, ctx + T_CTX_GT1_FLAG + g1ctx)
+        g1ctx = update_gt1_ctx(g1ctx, f)
+        gt1[k] = f
+        if f:
+            mags[k] = 2
+            if first_gt1 < 0:
+                first_gt1 = k
+    gt2_flag = 0
+    if first_gt1 >= 0:
+        gt2_flag = decode_decision(d, ctx + T_CTX_GT2_FLAG)
+        mags[first_gt1] = 2 + gt2_flag
+    for k in range(npos):
+        signs[k] = decode_decision(d, sign_ctx)
+    rice = stat_coeff[0] >> 2
+    first_remaining = 1
+    for k in range(npos):
+        if k >= T_MAX_GT1_FLAGS or (gt1[k] and (k != first_gt1 or gt2_flag)):
+            if read_abs_remaining(d, rice, &remaining, err):
+                return -1
+            mags[k] += remaining
+            if first_remaining:
+                stat_coeff[0] = update_stat_coeff(stat_coeff[0], remaining)
+                first_remaining = 0
+            rice = update_rice_param(rice, mags[k])
+        if mags[k] > level:
+            err.v[0] = mags[k]
+            err.v[1] = level
+            return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
+        res[positions[k]] = <int32_t>(-mags[k] if signs[k] else mags[k])
+    return 0
+
+
+cdef int sample_error(Dec* d, Err* err, int sample, int level, Py_ssize_t bx, Py_ssize_t by,
+                      int x, int y) noexcept nogil:
+    err.v[0] = sample
+    err.v[1] = level
+    err.v[2] = bx
+    err.v[3] = by
+    err.v[4] = x
+    err.v[5] = y
+    return fail(err, dec_overrun(d), d.end, ERR_SAMPLE_RANGE, dec_byte_offset(d))
+
+
+cdef int decode_core(Dec* dec_in, uint16_t* out, Py_ssize_t channels, Py_ssize_t height,
+                     Py_ssize_t width, int level, const uint16_t* header_palette, int P,
+                     uint8_t* rows, Err* err) noexcept nogil:
+    """SPEC §5.1 payload(): every tile, then end_of_payload and the padding.
+    Returns 0, or -1 with err filled in."""
+    cdef Dec engine = dec_in[0]  # a local whose address stays here: kept in registers
+    cdef Dec* d = &engine
+    cdef uint8_t ctx[CTX_CAP]
+    cdef uint8_t slot_of[65536]
+    cdef uint16_t order[PAL_CAP]
+    cdef int64_t cumulative[PAL_CAP]
+    cdef int32_t res[16]
+    cdef Py_ssize_t tile_size = height * width
+    cdef Py_ssize_t blocks_across = (width + 3) // 4
+    cdef Py_ssize_t blocks_down = (height + 3) // 4
+    cdef uint8_t* cur_modes = rows
+    cdef uint8_t* prev_modes = rows + blocks_across
+    cdef uint8_t* cur_skips = rows + 2 * blocks_across
+    cdef uint8_t* prev_skips = rows + 3 * blocks_across
+    cdef uint8_t* tmp
+    cdef uint16_t* tile
+    cdef uint16_t* row
+    cdef uint16_t* above
+    cdef Py_ssize_t c, bx, by, x0, y0
+    cdef int j, idx, pal, bw, bh, mpm, skip_inc, mode, skip_flag, rem_mode, stat_coeff
+    cdef int x, y, kind, left, top, topleft, pred, sample, w_tl, w_t, w_l
+    cdef int64_t used
+
+    # SPEC §7.4.1 initialization: 9 bits.
+    d.range = 510
+    d.offset = dec_read_bits(d, 9)
+    if dec_overrun(d):
+        return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
+    if d.offset >= 510:
+        err.v[0] = d.offset
+        return fail(err, 0, d.end, ERR_BAD_ARITH_INIT, d.start)
+
+    memset(slot_of, PAL_CAP, sizeof(slot_of))
+    for j in range(P):
+        order[j] = header_palette[j]
+        slot_of[order[j]] = <uint8_t>j
+    memset(cumulative, 0, sizeof(cumulative))
+    memset(ctx, D_INIT_CTX, sizeof(ctx))
+    stat_coeff = 0
+    for c in range(channels):
+        tile = out + c * tile_size
+        # SPEC §5.3 palette_idx
+        idx = 0
+        while idx < P - 1:
+            if decode_decision(d, ctx + T_CTX_PALETTE_IDX + idx) == 0:
+                break
+            idx += 1
+        pal = order[idx]
+        for by in range(blocks_down):
+            bh = <int>(height - 4 * by) if height - 4 * by < 4 else 4
+            y0 = 4 * by
+            for bx in range(blocks_across):
+                bw = <int>(width - 4 * bx) if width - 4 * bx < 4 else 4
+                x0 = 4 * bx
+                mpm = derive_mpm(cur_modes, prev_modes, bx, by)
+                skip_inc = 0
+                if bx > 0 and cur_skips[bx - 1]:
+                    skip_inc += 1
+                if by > 0 and prev_skips[bx]:
+                    skip_inc += 1
+                # SPEC §6.5 mpm_flag, rem_mode
+                if decode_decision(d, ctx + T_CTX_MPM_FLAG):
+                    mode = mpm
+                else:
+                    rem_mode = decode_bypass_bits(d, 2)
+                    mode = rem_mode if rem_mode < mpm else rem_mode + 1
+                # SPEC §6.6 skip_flag
+                skip_flag = decode_decision(d, ctx + T_CTX_SKIP_FLAG + skip_inc)
+                memset(res, 0, sizeof(res))
+                if not skip_flag:
+                    if read_residual_block(d, ctx, mode, bw, bh, &stat_coeff, level, res, err):
+                        return -1
+                cur_modes[bx] = <uint8_t>mode
+                cur_skips[bx] = <uint8_t>skip_flag
+                # SPEC §6.8 reconstruction, raster order inside the block (every
+                # neighbour is known); a prediction is always within 0..L.
+                kind = D_KIND[mode]
+                row = tile + y0 * width + x0
+                if kind == KIND_PAL:
+                    for y in range(bh):
+                        for x in range(bw):
+                            sample = pal + res[y * 4 + x]
+                            if <unsigned int>sample > <unsigned int>level:
+                                return sample_error(d, err, sample, level, bx, by, x, y)
+                            row[x] = <uint16_t>sample
+                        row += width
+                elif kind == KIND_HOR:
+                    for y in range(bh):
+                        pred = (row - 1)[0] if x0 > 0 else pal
+                        for x in range(bw):
+                            sample = pred + res[y * 4 + x]
+                            if <unsigned int>sample > <unsigned int>level:
+                                return sample_error(d, err, sample, level, bx, by, x, y)
+                            row[x] = <uint16_t>sample
+                            pred = sample
+                        row += width
+                elif kind == KIND_VER:
+                    for y in range(bh):
+                        above = row - width
+                        for x in range(bw):
+                            pred = above[x] if y0 + y > 0 else pal
+                            sample = pred + res[y * 4 + x]
+                            if <unsigned int>sample > <unsigned int>level:
+                                return sample_error(d, err, sample, level, bx, by, x, y)
+                            row[x] = <uint16_t>sample
+                        row += width
+                else:
+                    w_tl = T_FILTER_TAPS[mode][0]
+                    w_t = T_FILTER_TAPS[mode][1]
+                    w_l = T_FILTER_TAPS[mode][2]
+                    for y in range(bh):
+                        above = row - width
+                        for x in range(bw):
+                            left = row[x - 1] if x0 + x > 0 else pal
+                            if y0 + y > 0:
+                                top = above[x]
+                                topleft = above[x - 1] if x0 + x > 0 else pal
+                            else:
+                                top = pal
+                                topleft = pal
+                            pred = (w_tl * topleft + w_t * top + w_l * left + 16) >> 5
+                            sample = pred + res[y * 4 + x]
+                            if <unsigned int>sample > <unsigned int>level:
+                                return sample_error(d, err, sample, level, bx, by, x, y)
+                            row[x] = <uint16_t>sample
+                        row += width
+                if dec_overrun(d):
+                    return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
+            tmp = cur_modes
+            cur_modes = prev_modes
+            prev_modes = tmp
+            tmp = cur_skips
+            cur_skips = prev_skips
+            prev_skips = tmp
+        # SPEC §5.4 palette update
+        count_palette_values(tile, tile_size, slot_of, cumulative)
+        sort_palette(order, P, cumulative, slot_of)
+
+    # SPEC §5.1 end_of_payload and alignment
+    if dec_overrun(d):
+        return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
+    if decode_terminate(d) != 1:
+        return fail(err, dec_overrun(d), d.end, ERR_MISSING_END, dec_byte_offset(d))
+    used = (d.bit_pos + 7) // 8
+    if used < d.end - d.start:
+        err.v[0] = (d.end - d.start) - used
+        return fail(err, 0, d.end, ERR_UNUSED_BYTES, d.start + used)
+    while d.bit_pos % 8:
+        used = dec_byte_offset(d)  # the byte holding the bit
+        if dec_read_bits(d, 1):
+            return fail(err, dec_overrun(d), d.end, ERR_NONZERO_PADDING, used)
+    if dec_overrun(d):
+        return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
+    return 0
+
+
+cdef object _error(Err* err):
+    """The DecodeError the reference raises for this condition."""
+    cdef int code = err.code
+    cdef int64_t off = err.offset
+    if code == ERR_PAYLOAD_OVERRUN:
+        return TruncatedStreamError("payload_overrun", off, "7.4.1",
+                                    "arithmetic decoder needs bits past the end of the payload")
+    if code == ERR_BAD_ARITH_INIT:
+        return DecodeError("bad_arith_init", off, "7.4.1",
+                           f"arithmetic decoder initial offset {err.v[0]} is not below 510")
+    if code == ERR_REMAINDER_PREFIX:
+        return DecodeError("remainder_prefix_too_long", off, "6.7.3",
+                           f"abs_remaining prefix longer than {T_MAX_REMAINDER_PREFIX} ones")
+    if code == ERR_RESIDUAL_RANGE:
+        return DecodeError("residual_out_of_range", off, "6.7.4",
+                           f"residual magnitude {err.v[0]} exceeds 2^bit_depth - 1 = {err.v[1]}")
+    if code == ERR_SAMPLE_RANGE:
+        return DecodeError("sample_out_of_range", off, "6.8",
+                           f"reconstructed sample {err.v[0]} outside 0..{err.v[1]} "
+                           f"(block ({err.v[2]},{err.v[3]}), sample ({err.v[4]},{err.v[5]}))")
+    if code == ERR_MISSING_END:
+        return DecodeError("missing_end_of_payload", off, "5.1",
+                           "end_of_payload is 0 after the last tile")
+    if code == ERR_UNUSED_BYTES:
+        return DecodeError("payload_unused_bytes", off, "5.1",
+                           f"{err.v[0]} payload bytes follow end_of_payload")
+    if code == ERR_NONZERO_PADDING:
+        return DecodeError("nonzero_padding", off, "5.1",
+                           "alignment bits after end_of_payload are not zero")
+    return RuntimeError(f"dfc.fast: unknown internal error {code}")
+
+
+def _decode_payload(const uint8_t[::1] data, header, out):
+    """Decode the payload of a framed, header-checked stream into out
+    (uint16, C-contiguous, header.shape); raises DecodeError."""
+    cdef uint16_t[:, :, ::1] o = out
+    cdef Py_ssize_t channels = o.shape[0]
+    cdef Py_ssize_t height = o.shape[1]
+    cdef Py_ssize_t width = o.shape[2]
+    cdef int level = (1 << <int>header.bit_depth) - 1
+    cdef uint16_t palette[PAL_CAP]
+    cdef int P = len(header.palette)
+    cdef int j, rc = 0
+    cdef Dec d
+    cdef Err err
+    cdef Py_ssize_t start = header.header_size
+    cdef Py_ssize_t payload_size = header.payload_size
+    cdef Py_ssize_t nrows = 4 * ((width + 3) // 4) + 16
+    cdef uint8_t* rows
+    if not 1 <= P <= PAL_CAP or start + payload_size > data.shape[0]:
+        raise ValueError("dfc.fast: header does not describe this stream")
+    for j in range(P):
+        palette[j] = header.palette[j]
+        if palette[j] > level:
+            raise ValueError("dfc.fast: palette entry above 2^bit_depth - 1")
+    rows = <uint8_t*>PyMem_RawMalloc(nrows)
+    if rows == NULL:
+        raise MemoryError()
+    memset(rows, 0, nrows)
+    memset(&err, 0, sizeof(err))
+    d.data = &data[0]
+    d.start = start
+    d.end = start + payload_size
+    d.pos = start
+    d.buf = 0
+    d.nbits = 0
+    d.bit_pos = 0
+    d.total_bits = 8 * <int64_t>payload_size
+    try:
+        with nogil:
+            rc = decode_core(&d, &o[0, 0, 0], channels, height, width, level, palette, P,
+                             rows, &err)
+    finally:
+        PyMem_RawFree(rows)
+    if rc != 0:
+        raise _error(&err)
+
+
+def _dequantize(integers, int bits, double min_value, double max_value):
+    """SPEC §4.3 on a C-contiguous uint16 array; float32 of the same shape."""
+    cdef const uint16_t[::1] q = integers.reshape(-1)
+    cdef int level = (1 << bits) - 1
+    cdef Py_ssize_t n = q.shape[0]
+    out = np.empty(integers.shape, dtype=np.float32)
+    cdef float[::1] o = out.reshape(-1)
+    cdef float* lut = NULL
+    if n > 4 * (level + 1):
+        lut = <float*>PyMem_RawMalloc((level + 1) * sizeof(float))
+        if lut == NULL:
+            raise MemoryError()
+    try:
+        if n > 0:
+            with nogil:
+                dequantize_core(&q[0], n, level, min_value, max_value, &o[0], lut)
+    finally:
+        PyMem_RawFree(lut)
+    return out
+
+
+def decode_stream(stream, trace=None):
+    """Decode a whole stream (SPEC §3.1): the header, the integers (uint16) and,
+    through DecodedStream.floats(), the float32 tensor. Raises the same DecodeError
+    (code, offset, section) as dfc.reference for a broken stream. With ``trace``,
+    decoding is delegated to dfc.reference (the tracer needs its element walk)."""
+    if trace is not None:
+        from dfc.reference.decoder import decode_stream as _ref_decode_stream
+        return _ref_decode_stream(stream, trace)
+    data = bytes(stream)
+    header = read_header(data)
+    check_framing(data, header)
+    integers = np.empty(header.shape, dtype=np.uint16)
+    _decode_payload(data, header, integers)
+    return DecodedStream(header=header, integers=integers)
+
+
+def decode(stream):
+    """Decode a dfc stream to its float32 (C, H, W) tensor (SPEC §4.3)."""
+    decoded = decode_stream(stream)
+    h = decoded.header
+    return _dequantize(decoded.integers, h.bit_depth, h.min_value, h.max_value)
