@@ -13,19 +13,17 @@ a failed command leaves no partial output file.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, Callable, TextIO
 
 import numpy as np
-import numpy.typing as npt
+
+from .cliutil import CliError, atomic_output, load_npy
 
 EXAMPLES = """examples:
   dfc demo
@@ -35,10 +33,6 @@ EXAMPLES = """examples:
   dfc trace features.dfc -o features.trace.txt
   DFC_PUREPYTHON=1 dfc encode features.npy features.dfc   # force the reference backend
 """
-
-
-class CliError(Exception):
-    """A failure to report as one line and exit status 1."""
 
 
 def _backend(name: str | None) -> ModuleType:
@@ -57,34 +51,6 @@ def _backend(name: str | None) -> ModuleType:
     return dfc
 
 
-@contextlib.contextmanager
-def atomic_output(path: Path, mode: str = "wb") -> Iterator[Any]:
-    """Write to a temporary file beside ``path`` and move it into place only if
-    the block succeeds, so a failed command leaves no partial output."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _load_npy(path: Path) -> npt.NDArray[Any]:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise CliError(f"{path}: no such file") from exc
-    except (ValueError, OSError) as exc:
-        raise CliError(f"{path}: not a readable .npy file ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise CliError(f"{path}: not a single array")
-    return array
-
-
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -96,7 +62,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     impl = _backend(args.backend)
-    tensor = _load_npy(args.input)
+    tensor = load_npy(args.input)
     start = time.perf_counter()
     try:
         stream = impl.encode(tensor, bits=args.bits)

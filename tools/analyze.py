@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool
+
 __all__ = [
     "CATEGORIES",
     "Analysis",
@@ -81,7 +83,7 @@ NEIGHBOURS: dict[str, tuple[int, int]] = {
 _OUTSIDE = -(1 << 40)
 
 
-class AnalyzeError(Exception):
+class AnalyzeError(CliError):
     """A failure reported as one line with exit status 1."""
 
 
@@ -340,7 +342,6 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-    from dfc.tools.extract import StagedFiles
 
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -445,12 +446,7 @@ def run(args: argparse.Namespace) -> int:
 
     tensors: list[Analysis] = []
     for path in args.files:
-        try:
-            x = np.load(path, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise AnalyzeError(f"{path}: no such file") from exc
-        except (ValueError, OSError) as exc:
-            raise AnalyzeError(f"{path}: not a readable .npy file ({exc})") from exc
+        x = load_npy(path)
         tensors.append(analyze_tensor(path.stem, x, args.bits, args.threshold, tensor_metadata(path)))
     tensors = _in_depth_order(tensors)
     specs: list[str] = []
@@ -471,8 +467,7 @@ def run(args: argparse.Namespace) -> int:
         for path in write_plots(args.plots, images, tensors, args.bits, args.tile_images):
             print(f"wrote {path}")
     if args.json is not None:
-        from dfc.tools.extract import StagedFiles
-
+    
         report = {"bits": args.bits, "threshold": args.threshold,
                   "neighbours": "same tile only (SPEC §4.4 feature matrix); outside the tile is never similar",
                   "rows": [a.to_json() for a in images + tensors]}
@@ -485,18 +480,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``dfc analyze``; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
-        args_list = args_list[1:]
-    args = build_parser().parse_args(args_list)
-    try:
-        return run(args)
-    except AnalyzeError as exc:
-        print(f"dfc analyze: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("dfc analyze: interrupted", file=sys.stderr)
-        return 130
+    return run_tool("dfc analyze", build_parser(), lambda args, argv: run(args), argv)
 
 
 if __name__ == "__main__":

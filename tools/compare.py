@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool
+
 __all__ = ["CompareError", "Progress", "figure_of_merit", "main", "peer_matrix", "percent_more"]
 
 EXAMPLES = """examples:
@@ -52,7 +54,7 @@ EXAMPLES = """examples:
 DEPTH_ORDER = ("shallow", "middle", "deep", "head")
 
 
-class CompareError(Exception):
+class CompareError(CliError):
     """A failure reported as one line with exit status 1."""
 
 
@@ -166,13 +168,8 @@ def _group_order(group: str, first_seen: dict[str, int], model_seen: dict[str, i
 
 
 def _load(path: Path) -> npt.NDArray[np.float32]:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise CompareError(f"{path}: no such file") from exc
-    except (ValueError, OSError) as exc:
-        raise CompareError(f"{path}: not a readable .npy file ({exc})") from exc
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.size == 0:
+    x = load_npy(path)
+    if x.ndim != 3 or x.size == 0:
         raise CompareError(f"{path}: expected a non-empty (C, H, W) tensor")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise CompareError(f"{path}: expected a real numeric tensor, got {x.dtype}")
@@ -312,7 +309,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import dfc
     from dfc.reference.quantizer import quantize
     from dfc.tools.analyze import most_frequent
-    from dfc.tools.extract import StagedFiles, tensor_metadata
+    from dfc.tools.extract import tensor_metadata
     from dfc.tools.peers import PeerUnsupported
 
     if not 1 <= args.bits <= 16:
@@ -408,18 +405,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``dfc compare``; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
-        args_list = args_list[1:]
-    args = build_parser().parse_args(args_list)
-    try:
-        return run(args, args_list)
-    except CompareError as exc:
-        print(f"dfc compare: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("dfc compare: interrupted", file=sys.stderr)
-        return 130
+    return run_tool("dfc compare", build_parser(), run, argv)
 
 
 if __name__ == "__main__":

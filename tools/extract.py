@@ -44,17 +44,18 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from dfc.cliutil import CliError, StagedFiles, run_tool
 
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_IMAGES",
     "BuiltinModel",
     "ExtractError",
-    "StagedFiles",
     "activation_of",
     "main",
     "resolve_image",
@@ -80,7 +81,7 @@ INSTALL_HINT = "pip install 'dfc[extract]'"
 DEFAULT_IMAGES = ("skimage:astronaut", "skimage:camera", "skimage:chelsea", "skimage:coffee")
 
 
-class ExtractError(Exception):
+class ExtractError(CliError):
     """A failure reported as one line with exit status 1."""
 
 
@@ -162,52 +163,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-_Staged = TypeVar("_Staged", bound="StagedFiles")
-
-
-class StagedFiles:
-    """Write several output files so that either all appear or none does.
-
-    Each file is written to a temporary name beside its target; :meth:`commit`
-    moves them all into place, and leaving the ``with`` block without commit
-    (an exception) removes the temporaries.
-    """
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[str, Path]] = []
-
-    def __enter__(self: _Staged) -> _Staged:  # noqa: PYI019 (typing.Self needs 3.11; we support 3.10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for tmp, _ in self._staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        self._staged.clear()
-
-    def write_bytes(self, path: Path, data: bytes) -> None:
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-        self._staged.append((tmp, path))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-
-    def write_text(self, path: Path, text: str) -> None:
-        self.write_bytes(path, text.encode("utf-8"))
-
-    def commit(self) -> None:
-        for tmp, path in self._staged:
-            os.replace(tmp, path)
-        self._staged.clear()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def tensor_metadata(path: Path) -> dict[str, Any]:
@@ -765,19 +720,7 @@ def _dfc_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``dfc extract``; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
-        args_list = args_list[1:]
-    parser = build_parser()
-    args = parser.parse_args(args_list)
-    try:
-        return run(args, args_list)
-    except ExtractError as exc:
-        print(f"dfc extract: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("dfc extract: interrupted", file=sys.stderr)
-        return 130
+    return run_tool("dfc extract", build_parser(), run, argv)
 
 
 if __name__ == "__main__":
