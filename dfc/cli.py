@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     impl = _backend(args.backend)
     manifest = json.loads((resources.files("dfc") / "data" / "manifest.json").read_text())
     about = {entry["file"]: entry for entry in manifest["files"]}
-    print(f"dfc {dfc.version()}: {impl.__name__} backend, {args.bits}-bit")
+    print(f"dfc {dfc.version()}: dfc.{args.backend or dfc.backend} backend, {args.bits}-bit")
     ok = True
     for name, path in _demo_files():
         x = np.load(path)
