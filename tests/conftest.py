@@ -59,6 +59,12 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     return load_impl(request.param)
 
 
+@pytest.fixture(scope="session")
+def fast() -> ModuleType:
+    """dfc.fast alone, for tests that compare it with the reference (the oracle)."""
+    return load_impl("fast")
+
+
 def is_reference(module: ModuleType) -> bool:
     return module.__name__ == "dfc.reference"
 
