@@ -152,6 +152,47 @@ def sign_bypass() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def gt1_ctx_by_mode() -> Iterator[None]:
+    """gt1_flag and gt2_flag contexts split by prediction mode (5 x 4 and 5 x 1)."""
+    original = syntax.write_residual_block
+
+    def write_residual_block(enc: syntax.BinSink, ctx: list[ContextModel], res: syntax.Block,
+                             scan: syntax.Scan, mode: int, stat: int) -> int:
+        # Route this block's gt1/gt2 contexts to a per-mode copy kept at 100 + 5 * mode.
+        view = list(ctx)
+        for i in range(5):
+            view[syntax.CTX_GT1_FLAG - 0 + i] = ctx[100 + 5 * mode + i] if i < 4 else view[syntax.CTX_GT1_FLAG + i]
+        view[syntax.CTX_GT2_FLAG] = ctx[100 + 5 * mode + 4]
+        return original(enc, view, res, scan, mode, stat)
+
+    with _patched(encoder, "initial_contexts", _many_contexts), \
+            _patched(encoder, "write_residual_block", write_residual_block):
+        yield
+
+
+@contextlib.contextmanager
+def skip_ctx_by_mode() -> Iterator[None]:
+    """skip_flag contexts split by prediction mode (5 x 3)."""
+    original_block = encoder.write_block
+    mode_now = [0]
+
+    def write_block(sink, ctx, mode, mpm, inc, res, scan, stat):  # type: ignore[no-untyped-def]
+        mode_now[0] = mode
+        return original_block(sink, ctx, mode, mpm, inc, res, scan, stat)
+
+    original_skip = syntax.write_skip_flag
+
+    def write_skip_flag(enc: syntax.BinSink, ctx: list[ContextModel], flag: int, inc: int) -> None:
+        enc.encode_decision(ctx[100 + 3 * mode_now[0] + inc], flag)
+
+    del original_skip
+    with _patched(encoder, "initial_contexts", _many_contexts), \
+            _patched(encoder, "write_block", write_block), \
+            _patched(encoder, "write_skip_flag", write_skip_flag):
+        yield
+
+
 VARIANTS: dict[str, Patch] = {
     "baseline (as specified)": baseline,
     "Hor/Ver from block edge": hor_ver_block_edge,
@@ -163,6 +204,8 @@ VARIANTS: dict[str, Patch] = {
     "skip_flag single ctx": skip_ctx_single,
     "Rice reset per block (HEVC v1)": rice_reset_per_block,
     "sign_flag bypass (HEVC)": sign_bypass,
+    "gt1/gt2 ctx by mode": gt1_ctx_by_mode,
+    "skip_flag ctx by mode": skip_ctx_by_mode,
 }
 
 
