@@ -20,7 +20,7 @@ import numpy as np
 
 from dfc.reference import encoder, syntax
 from dfc.reference.cabac import ContextModel
-from dfc.reference.tables import CTX_MPM_FLAG, MODE_HOR, MODE_VER
+from dfc.reference.tables import CTX_GT1_FLAG, CTX_GT2_FLAG, CTX_MPM_FLAG, MODE_HOR, MODE_VER
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -161,9 +161,9 @@ def gt1_ctx_by_mode() -> Iterator[None]:
                              scan: syntax.Scan, mode: int, stat: int) -> int:
         # Route this block's gt1/gt2 contexts to a per-mode copy kept at 100 + 5 * mode.
         view = list(ctx)
-        for i in range(5):
-            view[syntax.CTX_GT1_FLAG - 0 + i] = ctx[100 + 5 * mode + i] if i < 4 else view[syntax.CTX_GT1_FLAG + i]
-        view[syntax.CTX_GT2_FLAG] = ctx[100 + 5 * mode + 4]
+        for i in range(4):
+            view[CTX_GT1_FLAG + i] = ctx[100 + 5 * mode + i]
+        view[CTX_GT2_FLAG] = ctx[100 + 5 * mode + 4]
         return original(enc, view, res, scan, mode, stat)
 
     with _patched(encoder, "initial_contexts", _many_contexts), \
