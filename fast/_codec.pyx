@@ -59,8 +59,18 @@ cdef extern from *:
         return n;
     }
     #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define DFC_CTZ32(x) __builtin_ctz(x)
+    #else
+    static inline int DFC_CTZ32(unsigned int x) {
+        int n = 0;
+        while (!(x & 1u)) { x >>= 1; n++; }
+        return n;
+    }
+    #endif
     """
     int DFC_CLZ32(uint32_t x) nogil  # x != 0
+    int DFC_CTZ32(uint32_t x) nogil  # x != 0
 
 
 # ---------------------------------------------------------------------------
@@ -110,6 +120,14 @@ cdef uint8_t D_INIT_CTX
 cdef uint8_t D_KIND[MODE_CAP]
 cdef uint8_t D_SCAN[MODE_CAP][4][4][16]   # [mode][bw-1][bh-1]: raster indices y*4+x
 cdef uint8_t D_PAL_MODE
+# The decoder's view (SPEC §7.4.2), indexed by a context byte and range >> 6
+# (4..7; entries 0..3 unused): the LPS range, the LPS range already renormalized
+# to >= 256 and the shift that does it; and the context byte after an MPS (0) or
+# an LPS (1).
+cdef uint16_t D_LPS8[2 * NSTATES][8]
+cdef uint16_t D_LPS_RNG[2 * NSTATES][8]
+cdef uint8_t D_LPS_SHIFT[2 * NSTATES][8]
+cdef uint8_t D_NEXT_LPS[2 * NSTATES][2]
 
 
 def _load_tables():
@@ -227,6 +245,23 @@ def _load_tables():
             else:
                 D_NEXT[c][b] = (T_TRANS_IDX_LPS[s] << 1) | ((1 - mps) if s == 0 else mps)
                 D_COST[c][b] = T_FRAC_BITS[s][1]
+    for c in range(2 * NSTATES):
+        s = c >> 1
+        mps = c & 1
+        D_NEXT_LPS[c][0] = D_NEXT[c][mps]
+        D_NEXT_LPS[c][1] = D_NEXT[c][1 - mps]
+        for q in range(4):
+            r = T_RANGE_TAB_LPS[s][q]
+            n = 0
+            while (r << n) < 256:
+                n += 1
+            D_LPS8[c][4 + q] = r
+            D_LPS_RNG[c][4 + q] = r << n
+            D_LPS_SHIFT[c][4 + q] = n
+            # decode_decision renormalizes an MPS by at most one bit: the least
+            # range with this qRangeIdx, minus the LPS range, must be >= 128
+            if 256 + 64 * q - r < 128:
+                raise ImportError("dfc.fast: an MPS would need more than one renormalization shift")
     for c in range(2 * NSTATES):
         for q in range(16):
             s = c
@@ -350,12 +385,20 @@ cdef inline void count_palette_values(const uint16_t* tile, Py_ssize_t n, const 
     """SPEC §5.4: adds each palette value's occurrences in the tile to counts
     (indexed by header slot; slot_of is PAL_CAP for a value outside the palette)."""
     cdef Py_ssize_t i
-    cdef int64_t local[PAL_CAP + 1]
-    memset(local, 0, sizeof(local))
-    for i in range(n):
-        local[slot_of[tile[i]]] += 1
+    cdef int64_t local[4][PAL_CAP + 1]  # 4 interleaved histograms: a run of equal
+    memset(local, 0, sizeof(local))      # values would otherwise wait on each add
+    i = 0
+    while i + 4 <= n:
+        local[0][slot_of[tile[i]]] += 1
+        local[1][slot_of[tile[i + 1]]] += 1
+        local[2][slot_of[tile[i + 2]]] += 1
+        local[3][slot_of[tile[i + 3]]] += 1
+        i += 4
+    while i < n:
+        local[0][slot_of[tile[i]]] += 1
+        i += 1
     for i in range(PAL_CAP):
-        counts[i] += local[i]
+        counts[i] += local[0][i] + local[1][i] + local[2][i] + local[3][i]
 
 
 # ---------------------------------------------------------------------------
@@ -1079,86 +1122,164 @@ cdef struct Err:
     int64_t v[6]        # details for the message
 
 
+# SPEC §7.4 decoding engine, HM/ffmpeg style: the offset and the look-ahead bits
+# share one 64-bit window,
+#
+#     win = offset << WIN_SHIFT | (the next bits of the payload, most significant first)
+#
+# so renormalizing by n bits is one shift of the window (the next n payload bits
+# move into the offset) instead of a read of n bits, and `offset >= x` is
+# `win >= x << WIN_SHIFT` whatever the look-ahead bits are. The offset needs 10
+# bits (a bypass bin doubles it before the comparison), hence WIN_SHIFT = 54.
+# cnt counts the look-ahead bits that are valid; below them the window holds 0
+# or the payload's own next bits (an 8-byte load may put more there than it
+# counts, and the next refill ORs the same bits in again). Past the payload it
+# reads zeros: the bits consumed, 8 * pos - cnt, are compared with the payload
+# size wherever the reference could have noticed an overrun.
+cdef enum:
+    WIN_SHIFT = 54
+    PAD_BYTES = 8        # zeros after the decoder's copy of the payload
+    LOOKAHEAD_MIN = 12   # every engine step consumes at most 12 bits (SPEC §6.7.3
+                         # decodes up to RICE_PREFIX_LIMIT + 1 + MAX_RICE_PARAM at once)
+
+# The heart of DecodeDecision: from rMPS = range - rangeLPS, the MPS outcome
+# (range renormalized by at most one bit) and then the choice between it and the
+# prepared LPS outcome. Compilers turn the choice into a branch (bins are close
+# to random, so it mispredicts often) or into longer mask arithmetic; on x86-64
+# it is spelled out as conditional moves, one cycle each after the comparisons.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    static inline __attribute__((always_inline)) int dfc_decide(
+            uint32_t offset, uint32_t rmps, uint32_t* rng, uint32_t* n, uint32_t rng_lps,
+            uint32_t n_lps, uint64_t* win, uint64_t win_lps, uint32_t* ctx, uint32_t ctx_lps) {
+        uint32_t r = rmps, k = 0, c = *ctx;
+        uint64_t w = *win;
+        uint8_t lps;
+        __asm__("cmpl $256, %[rmps]\\n\\t"        /* MPS: rmps < 256 -> one shift */
+                "cmovbl %[rmps2], %[r]\\n\\t"
+                "adcl $0, %[k]\\n\\t"
+                "cmpl %[rmps], %[off]\\n\\t"      /* offset >= rmps: the LPS path */
+                "cmovael %[rl], %[r]\\n\\t"
+                "cmovael %[kl], %[k]\\n\\t"
+                "cmovaeq %[wl], %[w]\\n\\t"
+                "cmovael %[cl], %[c]\\n\\t"
+                "setae %[lps]"
+                : [r] "+&r"(r), [k] "+&r"(k), [w] "+r"(w), [c] "+r"(c), [lps] "=&q"(lps)
+                : [off] "r"(offset), [rmps] "r"(rmps), [rmps2] "r"(rmps + rmps),
+                  [rl] "rm"(rng_lps), [kl] "rm"(n_lps), [wl] "rm"(win_lps), [cl] "rm"(ctx_lps)
+                : "cc");
+        *rng = r; *n = k; *win = w; *ctx = c;
+        return lps;
+    }
+    #else
+    static inline int dfc_decide(
+            uint32_t offset, uint32_t rmps, uint32_t* rng, uint32_t* n, uint32_t rng_lps,
+            uint32_t n_lps, uint64_t* win, uint64_t win_lps, uint32_t* ctx, uint32_t ctx_lps) {
+        int lps = offset >= rmps;
+        uint32_t mask = 0u - (uint32_t)lps;
+        uint32_t n_mps = rmps < 256;
+        uint32_t rng_mps = rmps << n_mps;
+        *rng = rng_mps ^ ((rng_mps ^ rng_lps) & mask);
+        *n = n_mps ^ ((n_mps ^ n_lps) & mask);
+        *win ^= (*win ^ win_lps) & (0ull - (uint64_t)lps);
+        *ctx ^= (*ctx ^ ctx_lps) & mask;
+        return lps;
+    }
+    #endif
+    """
+    int dfc_decide(uint32_t offset, uint32_t rmps, uint32_t* rng, uint32_t* n,
+                   uint32_t rng_lps, uint32_t n_lps, uint64_t* win, uint64_t win_lps,
+                   uint32_t* ctx, uint32_t ctx_lps) nogil
+
+
+cdef inline uint64_t win_low() noexcept nogil:
+    """The look-ahead part of the window (a constant once inlined)."""
+    return (<uint64_t>1 << WIN_SHIFT) - 1
+
+
 cdef struct Dec:
-    const uint8_t* data
-    Py_ssize_t start    # payload start (absolute byte offset)
-    Py_ssize_t end      # payload end
-    Py_ssize_t pos      # next byte to load into buf
-    uint64_t buf        # look-ahead bits, most significant first; bits past nbits are 0
-                        # or the stream's own next bits
-    int nbits
+    const uint8_t* data # the payload, then PAD_BYTES zeros
+    Py_ssize_t size     # payload size
+    Py_ssize_t pos      # next payload byte to load (may run past size: zeros)
+    Py_ssize_t start    # payload start (absolute byte offset, for errors)
+    Py_ssize_t end      # payload end (absolute)
+    uint64_t win        # offset << WIN_SHIFT | look-ahead bits
+    int cnt             # valid look-ahead bits in win (>= LOOKAHEAD_MIN between steps)
     uint32_t range
-    uint32_t offset
-    int64_t bit_pos     # bits consumed by the engine (the reference's bit_pos)
     int64_t total_bits  # 8 * payload_size
 
 
-
-
 cdef inline void dec_refill(Dec* d) noexcept nogil:
-    """Top up the look-ahead to at least 57 bits. Past the payload it reads zeros:
-    whether the engine consumed more bits than the payload holds is checked
-    separately (dec_overrun), wherever the reference could have noticed it."""
+    """Top up the look-ahead to at least WIN_SHIFT - 7 bits (whole bytes). One
+    8-byte load, no branch: data is a copy of the payload followed by PAD_BYTES
+    zeros, and from the payload's end on the load stays at its end (zeros)."""
     cdef uint64_t w
-    cdef int k
-    if d.pos + 8 <= d.end:
-        memcpy(&w, d.data + d.pos, 8)
-        d.buf |= DFC_BE64(w) >> d.nbits
-        k = (63 - d.nbits) >> 3
-        d.pos += k
-        d.nbits += k << 3
-        return
-    while d.nbits <= 56:
-        if d.pos < d.end:
-            d.buf |= (<uint64_t>d.data[d.pos]) << (56 - d.nbits)
-            d.pos += 1
-        d.nbits += 8
+    cdef Py_ssize_t p = d.pos if d.pos < d.size else d.size
+    cdef int k = (WIN_SHIFT - d.cnt) >> 3
+    memcpy(&w, d.data + p, 8)
+    d.win |= DFC_BE64(w) >> (64 - WIN_SHIFT + d.cnt)
+    d.pos += k
+    d.cnt += k << 3
 
 
-cdef inline uint32_t dec_read_bits(Dec* d, int n) noexcept nogil:
-    """Consume 0 <= n <= 32 bits."""
-    cdef uint32_t v
-    if d.nbits < n:
-        dec_refill(d)
-    v = <uint32_t>((d.buf >> 1) >> (63 - n))  # n = 0 reads nothing
-    d.buf <<= n
-    d.nbits -= n
-    d.bit_pos += n
-    return v
+cdef inline int64_t dec_bit_pos(Dec* d) noexcept nogil:
+    """Bits consumed by the engine (the reference's bit_pos)."""
+    return 8 * <int64_t>d.pos - d.cnt
 
 
 cdef inline bint dec_overrun(Dec* d) noexcept nogil:
-    return d.bit_pos > d.total_bits
+    return dec_bit_pos(d) > d.total_bits
 
 
 cdef inline int64_t dec_byte_offset(Dec* d) noexcept nogil:
-    return d.start + (d.bit_pos >> 3)
+    return d.start + (dec_bit_pos(d) >> 3)
+
+
+cdef inline void dec_shift(Dec* d, int n) noexcept nogil:
+    """Move n (<= cnt) look-ahead bits into the offset."""
+    d.win <<= n
+    d.cnt -= n
+    if d.cnt < LOOKAHEAD_MIN:
+        dec_refill(d)
+
+
+cdef inline uint32_t dec_offset(Dec* d) noexcept nogil:
+    return <uint32_t>(d.win >> WIN_SHIFT)
 
 
 cdef inline int decode_decision(Dec* d, uint8_t* ctx) noexcept nogil:
     """SPEC §7.4.2 DecodeDecision, without data-dependent branches (bins are
-    close to random, so a branch would often be mispredicted)."""
-    cdef uint8_t c = ctx[0]
-    cdef uint32_t lps = D_LPS[c][(d.range >> 6) & 3]
-    cdef uint32_t rmps = d.range - lps
-    cdef uint32_t lps_mask = 0u - <uint32_t>(d.offset >= rmps)   # all ones on the LPS path
-    cdef int bin_val = (c & 1) ^ <int>(lps_mask & 1)
-    cdef uint32_t rng = rmps ^ ((rmps ^ lps) & lps_mask)
-    cdef int n = DFC_CLZ32(rng) - 23  # 2 <= rng < 512: shifts that bring it to >= 256
-    d.offset -= rmps & lps_mask
-    ctx[0] = D_NEXT[c][bin_val]
-    d.range = rng << n
-    d.offset = (d.offset << n) | dec_read_bits(d, n)
-    return bin_val
+    close to random, so a branch would often be mispredicted). Both outcomes are
+    computed side by side from tables indexed by the context byte and range >> 6,
+    and the comparison only selects: the LPS range comes already renormalized
+    (D_LPS_RNG, D_LPS_SHIFT), and an MPS renormalizes by at most one bit."""
+    cdef uint32_t c = ctx[0]
+    cdef uint32_t q = d.range >> 6  # 4..7: 256 <= range < 512
+    cdef uint32_t rmps = d.range - D_LPS8[c][q]
+    cdef uint32_t rng, n
+    cdef uint64_t win = d.win
+    cdef uint32_t next_c = D_NEXT_LPS[c][0]
+    cdef int is_lps = dfc_decide(<uint32_t>(d.win >> WIN_SHIFT), rmps, &rng, &n,
+                                 D_LPS_RNG[c][q], D_LPS_SHIFT[c][q],
+                                 &win, d.win - (<uint64_t>rmps << WIN_SHIFT),
+                                 &next_c, D_NEXT_LPS[c][1])
+    d.range = rng
+    d.win = win
+    ctx[0] = <uint8_t>next_c
+    dec_shift(d, n)
+    return <int>(c & 1) ^ is_lps
 
 
 cdef inline int decode_bypass(Dec* d) noexcept nogil:
     """SPEC §7.4.3 DecodeBypass."""
-    cdef uint32_t mask
-    d.offset = (d.offset << 1) | dec_read_bits(d, 1)
-    mask = 0u - <uint32_t>(d.offset >= d.range)
-    d.offset -= d.range & mask
-    return <int>(mask & 1)
+    cdef uint64_t scaled = <uint64_t>d.range << WIN_SHIFT
+    cdef int bin_val
+    dec_shift(d, 1)
+    bin_val = d.win >= scaled
+    d.win -= scaled & (<uint64_t>0 - <uint64_t>bin_val)
+    return bin_val
 
 
 cdef inline uint32_t div_range(uint32_t x, uint32_t rng) noexcept nogil:
@@ -1168,17 +1289,20 @@ cdef inline uint32_t div_range(uint32_t x, uint32_t rng) noexcept nogil:
 
 
 cdef inline uint32_t decode_bypass_bits(Dec* d, int n) noexcept nogil:
-    """n DecodeBypass bins (most significant first) at once: shifting n bits into
+    """n DecodeBypass bins (most significant first) at once: shifting m bits into
     the offset and dividing by the range gives the same bins (the quotient) and
     the same offset (the remainder)."""
     cdef uint32_t v = 0, x, q
     cdef int m
     while n > 0:
-        m = n if n < 12 else 12
+        m = n if n < LOOKAHEAD_MIN else LOOKAHEAD_MIN
         n -= m
-        x = (d.offset << m) | dec_read_bits(d, m)
+        x = <uint32_t>(d.win >> (WIN_SHIFT - m))  # offset << m | the next m bits
         q = div_range(x, d.range)
-        d.offset = x - q * d.range
+        d.win = (<uint64_t>(x - q * d.range) << WIN_SHIFT) | ((d.win << m) & win_low())
+        d.cnt -= m
+        if d.cnt < LOOKAHEAD_MIN:
+            dec_refill(d)
         v = (v << m) | q
     return v
 
@@ -1186,12 +1310,19 @@ cdef inline uint32_t decode_bypass_bits(Dec* d, int n) noexcept nogil:
 cdef inline int decode_terminate(Dec* d) noexcept nogil:
     """SPEC §7.4.4 DecodeTerminate."""
     d.range -= 2
-    if d.offset >= d.range:
+    if dec_offset(d) >= d.range:
         return 1
     while d.range < 256:
         d.range <<= 1
-        d.offset = (d.offset << 1) | dec_read_bits(d, 1)
+        dec_shift(d, 1)
     return 0
+
+
+cdef inline uint32_t dec_read_bit(Dec* d) noexcept nogil:
+    """One raw payload bit (after end_of_payload: the engine state is done with)."""
+    cdef uint32_t b = <uint32_t>(d.win >> (WIN_SHIFT - 1)) & 1
+    dec_shift(d, 1)
+    return b
 
 
 cdef int fail(Err* err, bint overrun, int64_t end, int code, int64_t offset) noexcept nogil:
@@ -1206,13 +1337,6 @@ cdef int fail(Err* err, bint overrun, int64_t end, int code, int64_t offset) noe
     return -1
 
 
-cdef inline void dec_consume(Dec* d, int n) noexcept nogil:
-    """Consume n bits already in the look-ahead."""
-    d.buf <<= n
-    d.nbits -= n
-    d.bit_pos += n
-
-
 cdef inline int read_abs_remaining(Dec* d, int rice, int64_t* value, Err* err) noexcept nogil:
     """SPEC §6.7.3 abs_remaining.
 
@@ -1224,22 +1348,25 @@ cdef inline int read_abs_remaining(Dec* d, int rice, int64_t* value, Err* err) n
     cdef int m = T_RICE_PREFIX_LIMIT + 1 + rice
     cdef int ones, k, sh, prefix, extra, order
     cdef uint32_t x, v, suffix
-    if d.nbits < m:
-        dec_refill(d)
-    x = (d.offset << m) | <uint32_t>((d.buf >> 1) >> (63 - m))
+    x = <uint32_t>(d.win >> (WIN_SHIFT - m))  # offset << m | the next m bits
     v = div_range(x, rng)
     ones = DFC_CLZ32(~(v << (32 - m)))  # leading 1-bins (m < 32, so never all ones)
     if ones < T_RICE_PREFIX_LIMIT:
         k = ones + 1 + rice
         sh = m - k
-        d.offset = (x >> sh) - (v >> sh) * rng
-        dec_consume(d, k)
+        d.win = (<uint64_t>((x >> sh) - (v >> sh) * rng) << WIN_SHIFT) | ((d.win << k) & win_low())
+        d.cnt -= k
+        if d.cnt < LOOKAHEAD_MIN:
+            dec_refill(d)
         value[0] = (<int64_t>ones << rice) + ((v >> sh) & ((<uint32_t>1 << rice) - 1))
         return 0
     # Exp-Golomb escape: the first RICE_PREFIX_LIMIT bins were ones.
     sh = m - T_RICE_PREFIX_LIMIT
-    d.offset = (x >> sh) - (v >> sh) * rng
-    dec_consume(d, T_RICE_PREFIX_LIMIT)
+    d.win = (<uint64_t>((x >> sh) - (v >> sh) * rng) << WIN_SHIFT) \
+        | ((d.win << T_RICE_PREFIX_LIMIT) & win_low())
+    d.cnt -= T_RICE_PREFIX_LIMIT
+    if d.cnt < LOOKAHEAD_MIN:
+        dec_refill(d)
     prefix = T_RICE_PREFIX_LIMIT
     while decode_bypass(d):
         prefix += 1
@@ -1256,67 +1383,91 @@ cdef inline int read_abs_remaining(Dec* d, int rice, int64_t* value, Err* err) n
 cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int bh,
                                     int* stat_coeff, int level, int32_t* res,
                                     Err* err) noexcept nogil:
-    """SPEC §6.7 residual_block(); res (raster order, zeroed by the caller)."""
+    """SPEC §6.7 residual_block(); res (raster order, zeroed by the caller).
+    The flags are kept as bit masks (bit idx of sigmask: sig_flag at raster
+    position idx; bit k of the others: the k-th significant residual), so the
+    context selection and the level assembly need no data-dependent branches."""
     cdef const uint8_t* scan = D_SCAN[mode][bw - 1][bh - 1]
     cdef int n = bw * bh
-    cdef uint8_t sig[16]
     cdef uint8_t positions[16]
-    cdef uint8_t gt1[16]
-    cdef uint8_t signs[16]
-    cdef int64_t mags[16]
+    cdef uint32_t sigmask = 0  # bit 16 (D_LEFT / D_TOP outside the block) stays 0
+    cdef uint32_t gt1bits = 0, open_bits, signbits = 0
     cdef int npos = 0
-    cdef int i, idx, sf, inc, k, g1ctx, first_gt1, f, gt2_flag, rice, first_remaining, ngt1
+    cdef int i, idx, sf, k, g1ctx, first_gt1, gt2_flag, rice, first_remaining, ngt1, neg
     cdef int64_t remaining
+    cdef int64_t mags[16]
     cdef uint8_t* sig_ctx = ctx + T_CTX_SIG_FLAG + 3 * mode
-    cdef uint8_t* sign_ctx = ctx + T_CTX_SIGN_FLAG + mode
-    memset(sig, 0, sizeof(sig))
-    for i in range(n - 1):
+    cdef uint8_t sign_c
+    # The mode's 3 sig_flag contexts live in one register (byte inc of packed)
+    # for the run: a context read right after its update would otherwise wait
+    # on the store.
+    cdef uint32_t packed = sig_ctx[0] | (<uint32_t>sig_ctx[1] << 8) | (<uint32_t>sig_ctx[2] << 16)
+    cdef uint8_t c
+    cdef int sh
+    cdef uint8_t* gt1_ctx
+    for i in range(n):
         idx = scan[i]
-        inc = 0
-        if (idx & 3) and sig[idx - 1]:
-            inc += 1
-        if (idx >> 2) and sig[idx - 4]:
-            inc += 1
-        sf = decode_decision(d, sig_ctx + inc)
-        sig[idx] = sf
-        positions[npos] = idx
+        if i == n - 1 and npos == 0:
+            sf = 1  # inferred
+        else:
+            sh = <int>(((sigmask >> D_LEFT[idx]) & 1) + ((sigmask >> D_TOP[idx]) & 1)) << 3
+            c = <uint8_t>(packed >> sh)
+            sf = decode_decision(d, &c)
+            packed = (packed & ~(<uint32_t>0xFF << sh)) | (<uint32_t>c << sh)
+        sigmask |= <uint32_t>sf << idx
+        positions[npos] = <uint8_t>idx
         npos += sf
-    idx = scan[n - 1]
-    if npos == 0:
-        sf = 1  # inferred
-    else:
-        inc = 0
-        if (idx & 3) and sig[idx - 1]:
-            inc += 1
-        if (idx >> 2) and sig[idx - 4]:
-            inc += 1
-        sf = decode_decision(d, sig_ctx + inc)
-    positions[npos] = idx
-    npos += sf
+    sig_ctx[0] = <uint8_t>packed
+    sig_ctx[1] = <uint8_t>(packed >> 8)
+    sig_ctx[2] = <uint8_t>(packed >> 16)
+    # gt1_flags, then gt2_flag for the first residual with gt1_flag = 1
+    # (the 4 gt1_flag contexts packed in a register as well)
     g1ctx = 1
-    first_gt1 = -1
     ngt1 = npos if npos < T_MAX_GT1_FLAGS else T_MAX_GT1_FLAGS
-    for k in range(npos):
-        mags[k] = 1
-        gt1[k] = 0
+    gt1_ctx = ctx + T_CTX_GT1_FLAG
+    packed = (gt1_ctx[0] | (<uint32_t>gt1_ctx[1] << 8) | (<uint32_t>gt1_ctx[2] << 16)
+              | (<uint32_t>gt1_ctx[3] << 24))
     for k in range(ngt1):
-        f = decode_decision(d, ctx + T_CTX_GT1_FLAG + g1ctx)
-        g1ctx = update_gt1_ctx(g1ctx, f)
-        gt1[k] = f
-        if f:
-            mags[k] = 2
-            if first_gt1 < 0:
-                first_gt1 = k
+        sh = g1ctx << 3
+        c = <uint8_t>(packed >> sh)
+        sf = decode_decision(d, &c)
+        packed = (packed & ~(<uint32_t>0xFF << sh)) | (<uint32_t>c << sh)
+        # update_gt1_ctx without a table: 0 after a 1, else 0 -> 0, 1 -> 2 -> 3 -> 3
+        g1ctx = (g1ctx + (g1ctx != 0) - (g1ctx == 3)) & (sf - 1)
+        gt1bits |= <uint32_t>sf << k
+    gt1_ctx[0] = <uint8_t>packed
+    gt1_ctx[1] = <uint8_t>(packed >> 8)
+    gt1_ctx[2] = <uint8_t>(packed >> 16)
+    gt1_ctx[3] = <uint8_t>(packed >> 24)
+    # abs_remaining follows a gt1_flag of 1, and every residual past MAX_GT1_FLAGS
+    open_bits = gt1bits | (0xFFFFFFFFu << T_MAX_GT1_FLAGS)
+    first_gt1 = -1
     gt2_flag = 0
-    if first_gt1 >= 0:
+    if gt1bits:
+        first_gt1 = 31 - DFC_CLZ32(gt1bits & (0u - gt1bits))  # its lowest set bit
         gt2_flag = decode_decision(d, ctx + T_CTX_GT2_FLAG)
-        mags[first_gt1] = 2 + gt2_flag
+        if not gt2_flag:
+            open_bits ^= <uint32_t>1 << first_gt1
+    # sign_flags: one context, kept in a register across the run
+    sign_c = ctx[T_CTX_SIGN_FLAG + mode]
     for k in range(npos):
-        signs[k] = decode_decision(d, sign_ctx)
+        signbits |= <uint32_t>decode_decision(d, &sign_c) << k
+    ctx[T_CTX_SIGN_FLAG + mode] = sign_c
+    # the levels the flags establish; abs_remaining adds to the open ones
+    for k in range(npos):
+        mags[k] = 1 + ((gt1bits >> k) & 1)
+    if first_gt1 >= 0:
+        mags[first_gt1] += gt2_flag
     rice = stat_coeff[0] >> 2
     first_remaining = 1
-    for k in range(npos):
-        if k >= T_MAX_GT1_FLAGS or (gt1[k] and (k != first_gt1 or gt2_flag)):
+    if level >= 3:
+        # A level from the flags alone (<= 3) cannot exceed L, so only the open
+        # residuals need the range check: visit just those, in order (a loop over
+        # set bits instead of a hard-to-predict branch per residual).
+        open_bits &= (<uint32_t>1 << npos) - 1
+        while open_bits:
+            k = DFC_CTZ32(open_bits)
+            open_bits &= open_bits - 1
             if read_abs_remaining(d, rice, &remaining, err):
                 return -1
             mags[k] += remaining
@@ -1324,16 +1475,33 @@ cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int 
                 stat_coeff[0] = update_stat_coeff(stat_coeff[0], remaining)
                 first_remaining = 0
             rice = update_rice_param(rice, mags[k])
-        if mags[k] > level:
-            err.v[0] = mags[k]
-            err.v[1] = level
-            return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
-        res[positions[k]] = <int32_t>(-mags[k] if signs[k] else mags[k])
+            if mags[k] > level:
+                err.v[0] = mags[k]
+                err.v[1] = level
+                return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
+    else:
+        for k in range(npos):
+            if (open_bits >> k) & 1:
+                if read_abs_remaining(d, rice, &remaining, err):
+                    return -1
+                mags[k] += remaining
+                if first_remaining:
+                    stat_coeff[0] = update_stat_coeff(stat_coeff[0], remaining)
+                    first_remaining = 0
+                rice = update_rice_param(rice, mags[k])
+            if mags[k] > level:
+                err.v[0] = mags[k]
+                err.v[1] = level
+                return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
+    for k in range(npos):
+        neg = (signbits >> k) & 1
+        res[positions[k]] = <int32_t>((mags[k] ^ -neg) + neg)
     return 0
 
 
 cdef int sample_error(Dec* d, Err* err, int sample, int level, Py_ssize_t bx, Py_ssize_t by,
                       int x, int y) noexcept nogil:
+    """(inlined: d must not escape decode_core, or the engine leaves the registers)"""
     err.v[0] = sample
     err.v[1] = level
     err.v[2] = bx
@@ -1373,11 +1541,12 @@ cdef int decode_core(Dec* dec_in, uint16_t* out, Py_ssize_t channels, Py_ssize_t
 
     # SPEC §7.4.1 initialization: 9 bits.
     d.range = 510
-    d.offset = dec_read_bits(d, 9)
+    dec_refill(d)
+    dec_shift(d, 9)  # offset = read_bits(9)
     if dec_overrun(d):
         return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
-    if d.offset >= 510:
-        err.v[0] = d.offset
+    if dec_offset(d) >= 510:
+        err.v[0] = dec_offset(d)
         return fail(err, 0, d.end, ERR_BAD_ARITH_INIT, d.start)
 
     memset(slot_of, PAL_CAP, sizeof(slot_of))
@@ -1491,13 +1660,13 @@ cdef int decode_core(Dec* dec_in, uint16_t* out, Py_ssize_t channels, Py_ssize_t
         return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
     if decode_terminate(d) != 1:
         return fail(err, dec_overrun(d), d.end, ERR_MISSING_END, dec_byte_offset(d))
-    used = (d.bit_pos + 7) // 8
+    used = (dec_bit_pos(d) + 7) // 8
     if used < d.end - d.start:
         err.v[0] = (d.end - d.start) - used
         return fail(err, 0, d.end, ERR_UNUSED_BYTES, d.start + used)
-    while d.bit_pos % 8:
+    while dec_bit_pos(d) % 8:
         used = dec_byte_offset(d)  # the byte holding the bit
-        if dec_read_bits(d, 1):
+        if dec_read_bit(d):
             return fail(err, dec_overrun(d), d.end, ERR_NONZERO_PADDING, used)
     if dec_overrun(d):
         return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
@@ -1559,18 +1728,24 @@ def _decode_payload(const uint8_t[::1] data, header, out):
         palette[j] = header.palette[j]
         if palette[j] > level:
             raise ValueError("dfc.fast: palette entry above 2^bit_depth - 1")
-    rows = <uint8_t*>PyMem_RawMalloc(nrows)
+    # one allocation: the mode/skip rows, then the payload copy the engine reads
+    # 8 bytes at a time (zero-padded, so it never reads past the allocation)
+    rows = <uint8_t*>PyMem_RawMalloc(nrows + payload_size + PAD_BYTES)
     if rows == NULL:
         raise MemoryError()
     memset(rows, 0, nrows)
+    if payload_size > 0:
+        memcpy(rows + nrows, &data[start], payload_size)
+    memset(rows + nrows + payload_size, 0, PAD_BYTES)
     memset(&err, 0, sizeof(err))
-    d.data = &data[0]
+    d.data = rows + nrows
+    d.size = payload_size
     d.start = start
     d.end = start + payload_size
-    d.pos = start
-    d.buf = 0
-    d.nbits = 0
-    d.bit_pos = 0
+    d.pos = 0
+    d.win = 0
+    d.cnt = 0
+    d.range = 510
     d.total_bits = 8 * <int64_t>payload_size
     try:
         with nogil:
