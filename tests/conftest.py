@@ -59,6 +59,18 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     return load_impl(request.param)
 
 
+@pytest.fixture()
+def small_real_tensor(tmp_path: Path) -> Path:
+    """The first 16 channels (16 x 12 x 12, a 48 x 48 feature matrix) of a
+    committed real tensor of data/corpus, with its sidecar's model and depth."""
+    src = REPO_ROOT / "data" / "corpus" / "ppocrv4_det-deep-astronaut.npy"
+    meta = json.loads(src.with_suffix(".json").read_text())
+    path = tmp_path / "deep16.npy"
+    np.save(path, np.load(src)[:16])
+    path.with_suffix(".json").write_text(json.dumps({**meta, "file": path.name}))
+    return path
+
+
 @pytest.fixture(scope="session")
 def fast() -> ModuleType:
     """dfc.fast alone, for tests that compare it with the reference (the oracle)."""

@@ -184,20 +184,9 @@ def test_analyze_tensor_quantizes_first() -> None:
 # the command
 
 
-@pytest.fixture()
-def small_tensor(tmp_path: Path) -> Path:
-    """16 channels of a committed real tensor, with its sidecar's model/depth."""
-    src = CORPUS / "ppocrv4_det-deep-astronaut.npy"
-    meta = json.loads(src.with_suffix(".json").read_text())
-    path = tmp_path / "deep16.npy"
-    np.save(path, np.load(src)[:16])
-    path.with_suffix(".json").write_text(json.dumps({**meta, "file": path.name}))
-    return path
-
-
-def test_cli_table_and_json(small_tensor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_table_and_json(small_real_tensor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "t1.json"
-    assert analyze.main([str(small_tensor), "--no-image", "--json", str(out)]) == 0
+    assert analyze.main([str(small_real_tensor), "--no-image", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Table I" in text and "deep16" in text and "AD_tl" in text
     report = json.loads(out.read_text())
@@ -209,13 +198,13 @@ def test_cli_table_and_json(small_tensor: Path, tmp_path: Path, capsys: pytest.C
     assert "same tile" in report["neighbours"]
 
 
-def test_cli_image_row(small_tensor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_image_row(small_real_tensor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = pytest.importorskip("PIL.Image", reason="Pillow not installed")
     png = tmp_path / "photo.png"
     rgb = np.zeros((6, 5, 3), dtype=np.uint8)
     rgb[:, :, 0] = 255  # all red: luma 76 everywhere
     image.fromarray(rgb).save(png)
-    assert analyze.main([str(small_tensor), "--image", str(png)]) == 0
+    assert analyze.main([str(small_real_tensor), "--image", str(png)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("photo (luma)"))
     # one value: entropy 0, all of it the most frequent value
     assert "0.000" in line and "100.00%" in line
@@ -232,10 +221,10 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not (tmp_path / "o.json").exists()
 
 
-def test_cli_plots(small_tensor: Path, tmp_path: Path) -> None:
+def test_cli_plots(small_real_tensor: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="matplotlib not installed")
     plots = tmp_path / "plots"
-    assert analyze.main([str(small_tensor), "--no-image", "--plots", str(plots), "--tile-images"]) == 0
+    assert analyze.main([str(small_real_tensor), "--no-image", "--plots", str(plots), "--tile-images"]) == 0
     names = sorted(p.name for p in plots.iterdir())
     assert names == ["fig2-deep16.png", "fig2.png", "fig3.png"]  # no temporaries left
     for name in names:

@@ -111,22 +111,10 @@ def test_peer_matrix_tiles_and_fill() -> None:
 # the command on a small real tensor
 
 
-@pytest.fixture()
-def small_real(tmp_path: Path) -> Path:
-    """The first 16 channels (16 x 12 x 12 -> a 48 x 48 matrix) of a committed
-    real tensor, with its sidecar."""
-    src = CORPUS / "ppocrv4_det-deep-astronaut.npy"
-    meta = json.loads(src.with_suffix(".json").read_text())
-    path = tmp_path / "deep16.npy"
-    np.save(path, np.load(src)[:16])
-    path.with_suffix(".json").write_text(json.dumps({**meta, "file": path.name}))
-    return path
-
-
-def test_compare_small_real_tensor(small_real: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_small_real_tensor(small_real_tensor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keys = _available(FAST_PEERS)
     out = tmp_path / "report.json"
-    assert compare.main([str(small_real), "--peers", *keys, "--json", str(out), "--no-progress"]) == 0
+    assert compare.main([str(small_real_tensor), "--peers", *keys, "--json", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "bits per value" in text and "Fig. 6" in text and "deep16" in text
 
@@ -137,7 +125,7 @@ def test_compare_small_real_tensor(small_real: Path, tmp_path: Path, capsys: pyt
         info = report["peers"][key]
         assert info["status"] == "ok" and info["version"] and info["settings"] and info["label"]
     (t,) = report["tensors"]
-    x = np.load(small_real)
+    x = np.load(small_real_tensor)
     q, _, _ = quantize(x, 8)
     assert t["shape"] == [16, 12, 12] and t["values"] == x.size
     assert t["matrix_shape"] == [48, 48] and t["fill"] == most_frequent(q, 1)[0]
@@ -158,12 +146,12 @@ def test_compare_small_real_tensor(small_real: Path, tmp_path: Path, capsys: pyt
     assert report["totals"]["dfc"]["bytes"] == len(stream)
 
 
-def test_compare_missing_peer_is_named(small_real: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_compare_missing_peer_is_named(small_real_tensor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     keys = _available(["png", "jpegls"])
     monkeypatch.setattr(peers.JPEGLSPeer, "available", lambda self: "pip install imaginary-charls")
     out = tmp_path / "r.json"
-    assert compare.main([str(small_real), "--peers", "png", "jpegls", "--json", str(out), "--no-progress"]) == 0
+    assert compare.main([str(small_real_tensor), "--peers", "png", "jpegls", "--json", str(out), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "skipping JPEG-LS (CharLS): pip install imaginary-charls" in err
     report = json.loads(out.read_text())
@@ -185,10 +173,10 @@ def test_compare_reports_unsupported_size(tmp_path: Path, capsys: pytest.Capture
     assert ">= 32" in r["unsupported"]
 
 
-def test_compare_errors_leave_no_output(small_real: Path, tmp_path: Path,
+def test_compare_errors_leave_no_output(small_real_tensor: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.json"
-    assert compare.main([str(small_real), "--peers", "nosuchcodec", "--json", str(out)]) == 1
+    assert compare.main([str(small_real_tensor), "--peers", "nosuchcodec", "--json", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("dfc compare: error: unknown peer nosuchcodec") and "\n" not in err
     assert compare.main([str(tmp_path / "missing.npy"), "--json", str(out)]) == 1
@@ -196,9 +184,9 @@ def test_compare_errors_leave_no_output(small_real: Path, tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep16.json", "deep16.npy"]
 
 
-def test_compare_plot(small_real: Path, tmp_path: Path) -> None:
+def test_compare_plot(small_real_tensor: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="matplotlib not installed")
     keys = _available(FAST_PEERS)
     png = tmp_path / "fig6.png"
-    assert compare.main([str(small_real), "--peers", *keys, "--plot", str(png), "--no-progress"]) == 0
+    assert compare.main([str(small_real_tensor), "--peers", *keys, "--plot", str(png), "--no-progress"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
