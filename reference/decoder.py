@@ -16,7 +16,14 @@ from .header import Header, check_framing, read_header
 from .palette import resort_palette
 from .prediction import derive_mpm, predict_sample
 from .quantizer import dequantize, max_level
-from .syntax import Block, Tracer, read_palette_idx, read_pred_mode, read_residual_block, read_skip_flag
+from .syntax import (
+    Block,
+    Tracer,
+    read_palette_idx,
+    read_pred_mode,
+    read_residual_block,
+    read_skip_flag,
+)
 
 Tile = list[list[int]]
 

@@ -8,13 +8,31 @@ from collections import Counter
 import numpy as np
 import numpy.typing as npt
 
-from .blocks import blocks_in_tile, block_scan
-from .cabac import ArithmeticEncoder, BitCostEstimator, ContextModel, copy_contexts, initial_contexts
+from .blocks import block_scan, blocks_in_tile
+from .cabac import (
+    ArithmeticEncoder,
+    BitCostEstimator,
+    ContextModel,
+    copy_contexts,
+    initial_contexts,
+)
 from .header import Header, frame_stream
-from .palette import choose_palette_idx, initial_palette_order, resort_palette, select_palette
+from .palette import (
+    choose_palette_idx,
+    initial_palette_order,
+    resort_palette,
+    select_palette,
+)
 from .prediction import derive_mpm, predict_sample
 from .quantizer import quantize
-from .syntax import BinSink, Block, write_palette_idx, write_pred_mode, write_residual_block, write_skip_flag
+from .syntax import (
+    BinSink,
+    Block,
+    write_palette_idx,
+    write_pred_mode,
+    write_residual_block,
+    write_skip_flag,
+)
 from .tables import (
     FORMAT_VERSION,
     MAX_BIT_DEPTH,

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_data
 
 import dfc
 from dfc.cli import main
-
-from conftest import load_data
 
 
 @pytest.fixture()

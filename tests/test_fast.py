@@ -17,12 +17,12 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from conftest import DATA_DIR, SHARED_DIR, load_impl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dfc.reference
 import dfc.reference.tables as ref_tables
-from conftest import DATA_DIR, SHARED_DIR, load_impl
 from dfc.errors import DecodeError
 from dfc.reference.quantizer import dequantize, quantize
 

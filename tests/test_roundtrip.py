@@ -15,7 +15,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import check_roundtrip, is_reference
+from conftest import check_roundtrip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

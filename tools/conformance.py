@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+
 def _default_dir() -> Path:
     """conformance_streams/ in the current directory, else in this checkout."""
     here = Path("conformance_streams")

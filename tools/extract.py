@@ -36,11 +36,9 @@ import importlib.metadata
 import importlib.util
 import io
 import json
-import os
 import re
 import shlex
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

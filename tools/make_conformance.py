@@ -35,7 +35,13 @@ from dfc.reference import decode_stream, encode
 from dfc.reference.cabac import ArithmeticEncoder, initial_contexts
 from dfc.reference.header import Header, crc32, frame_stream, read_header
 from dfc.reference.syntax import write_abs_remaining
-from dfc.reference.tables import CTX_GT1_FLAG, CTX_GT2_FLAG, CTX_MPM_FLAG, CTX_SIGN_FLAG, CTX_SKIP_FLAG
+from dfc.reference.tables import (
+    CTX_GT1_FLAG,
+    CTX_GT2_FLAG,
+    CTX_MPM_FLAG,
+    CTX_SIGN_FLAG,
+    CTX_SKIP_FLAG,
+)
 
 GENERATOR = "python -m dfc.tools.make_conformance conformance_streams"
 

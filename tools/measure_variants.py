@@ -20,7 +20,13 @@ import numpy as np
 
 from dfc.reference import encoder, syntax
 from dfc.reference.cabac import ContextModel
-from dfc.reference.tables import CTX_GT1_FLAG, CTX_GT2_FLAG, CTX_MPM_FLAG, MODE_HOR, MODE_VER
+from dfc.reference.tables import (
+    CTX_GT1_FLAG,
+    CTX_GT2_FLAG,
+    CTX_MPM_FLAG,
+    MODE_HOR,
+    MODE_VER,
+)
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
