@@ -82,6 +82,8 @@ cdef enum:
     NSTATES = 64          # pStateIdx 0..63 (SPEC Table 3)
     CTX_CAP = 64          # room for NUM_CONTEXTS
     MODE_CAP = 8          # room for NUM_MODES
+    NM = 5                # NUM_MODES (checked at import)
+    RBINS_CAP = 256       # size of the table of abs_remaining bins (D_RBINS)
     PAL_CAP = 8           # MAX_PALETTE_SIZE
     KIND_PAL = 0          # how a mode predicts (internal, derived from Table 6/7)
     KIND_HOR = 1
@@ -111,15 +113,16 @@ cdef uint8_t D_NEXT[2 * NSTATES][2]       # context byte after coding bin 0 / 1
 cdef uint32_t D_COST[2 * NSTATES][2]      # estimated cost of bin 0 / 1 (SPEC §8.5)
 cdef uint8_t D_RENORM[512]                # left shifts that bring a range to >= 256
 cdef uint32_t D_INV[512]                  # ceil(2^32 / range): x / range by a multiply
-cdef uint32_t D_COST4[2 * NSTATES][16]    # cost of 4 bins on one context (first bin = bit 3)
+cdef uint32_t D_COSTP[2 * NSTATES][32]    # cost of n <= 4 bins on one context, indexed by
 cdef uint8_t D_LEFT[16]                   # raster index of the left / top neighbour in a
 cdef uint8_t D_TOP[16]                    # 4x4 block, or 16 (a slot that stays 0) outside
-cdef uint8_t D_G1NEXT[4][2]               # greater1Ctx after a gt1_flag (SPEC §6.7.2)
-cdef uint8_t D_NEXT4[2 * NSTATES][16]     # the context byte after them
+cdef uint8_t D_NEXTP[2 * NSTATES][32]     # (1 << n) | bins (first bin = bit n - 1), and
+                                          # the context byte after them
 cdef uint8_t D_INIT_CTX
 cdef uint8_t D_KIND[MODE_CAP]
 cdef uint8_t D_SCAN[MODE_CAP][4][4][16]   # [mode][bw-1][bh-1]: raster indices y*4+x
 cdef uint8_t D_PAL_MODE
+cdef uint8_t D_RBINS[RBINS_CAP]           # rem_bins_q(q) for small q
 # The decoder's view (SPEC §7.4.2), indexed by a context byte and range >> 6
 # (4..7; entries 0..3 unused): the LPS range, the LPS range already renormalized
 # to >= 256 and the shift that does it; and the context byte after an MPS (0) or
@@ -165,7 +168,7 @@ def _load_tables():
     modes = {T_MODE_PAL, T_MODE_HOR, T_MODE_VER, T_MODE_FIL_A, T_MODE_FIL_B}
     if not 0 < T_NUM_MODES <= MODE_CAP or modes != set(range(T_NUM_MODES)):
         raise ImportError("dfc.fast: prediction modes are not 0..NUM_MODES-1")
-    if T_NUM_MODES != 5:  # rem_mode is 2 bypass bins over the 4 non-MPM modes (SPEC §6.5)
+    if T_NUM_MODES != NM:  # rem_mode is 2 bypass bins over the 4 non-MPM modes (SPEC §6.5)
         raise ImportError("dfc.fast: rem_mode needs exactly 5 prediction modes")
     memset(T_FILTER_TAPS, 0, sizeof(T_FILTER_TAPS))
     for m, taps in _ref.FILTER_TAPS.items():
@@ -223,6 +226,14 @@ def _load_tables():
             and T_CTX_GT2_FLAG < T_NUM_CONTEXTS
             and T_CTX_SIGN_FLAG + T_NUM_MODES <= T_NUM_CONTEXTS):
         raise ImportError("dfc.fast: context offsets do not fit NUM_CONTEXTS")
+    # The mode decision (encode_core) costs mpm_flag, skip_flag and the residual
+    # elements each from the current states of its own contexts, rather than
+    # from a copy adapted bin by bin in coding order: the ranges must not overlap.
+    ranges = sorted([(T_CTX_PALETTE_IDX, T_MAX_PALETTE_SIZE - 1), (T_CTX_MPM_FLAG, 1),
+                     (T_CTX_SKIP_FLAG, 3), (T_CTX_SIG_FLAG, 3 * T_NUM_MODES),
+                     (T_CTX_GT1_FLAG, 4), (T_CTX_GT2_FLAG, 1), (T_CTX_SIGN_FLAG, T_NUM_MODES)])
+    if any(a + n > b for (a, n), (b, _) in zip(ranges, ranges[1:])):
+        raise ImportError("dfc.fast: context ranges overlap")
     if not (T_MAX_PALETTE_SIZE == PAL_CAP and 0 <= T_MAX_GT1_FLAGS <= 16
             and 0 <= T_MAX_RICE_PARAM <= 8 and 0 <= T_MAX_STAT_COEFF < 64
             and (T_MAX_STAT_COEFF >> 2) <= T_MAX_RICE_PARAM
@@ -263,21 +274,25 @@ def _load_tables():
             if 256 + 64 * q - r < 128:
                 raise ImportError("dfc.fast: an MPS would need more than one renormalization shift")
     for c in range(2 * NSTATES):
-        for q in range(16):
+        D_COSTP[c][0] = 0  # unused index
+        D_NEXTP[c][0] = c
+        for q in range(1, 32):
             s = c
             n = 0
-            for i in range(3, -1, -1):
+            i = 4
+            while not (q >> i) & 1:  # the marker bit: q = (1 << bins) | pattern
+                i -= 1
+            for i in range(i - 1, -1, -1):
                 b = (q >> i) & 1
                 n += D_COST[s][b]
                 s = D_NEXT[s][b]
-            D_COST4[c][q] = n
-            D_NEXT4[c][q] = s
+            D_COSTP[c][q] = n
+            D_NEXTP[c][q] = s
+    for i in range(RBINS_CAP):
+        D_RBINS[i] = rem_bins_q(i)
     for i in range(16):
         D_LEFT[i] = i - 1 if i & 3 else 16
         D_TOP[i] = i - 4 if i >= 4 else 16
-    for i in range(4):
-        for b in range(2):
-            D_G1NEXT[i][b] = update_gt1_ctx(i, b)
     for r in range(512):
         D_INV[r] = ((1 << 32) + r - 1) // r if r >= 256 else 0
         n = 0
@@ -458,7 +473,8 @@ cdef void dequantize_core(const uint16_t* q, Py_ssize_t n, int level, double mn,
 
 
 # ---------------------------------------------------------------------------
-# Bin sinks: the arithmetic encoder (SPEC §7.6) and the cost estimator (§8.5)
+# The arithmetic encoder (SPEC §7.6); the mode decision's cost estimate (§8.5)
+# has code of its own (cost_residual_blocks)
 # ---------------------------------------------------------------------------
 
 # The payload bytes written so far (a growable buffer).
@@ -481,15 +497,6 @@ cdef struct Enc:
     uint32_t buffered
     int64_t n_buffered
     Out* out
-
-
-cdef struct Cost:
-    int64_t cost
-
-
-ctypedef fused Sink:
-    Enc
-    Cost
 
 
 cdef int out_init(Out* o, size_t cap) noexcept nogil:
@@ -567,54 +574,46 @@ cdef inline void enc_write_out(Enc* e) noexcept nogil:
         e.buffered = lead
 
 
-cdef inline void put_decision(Sink* s, uint8_t* ctx, int bin_val) noexcept nogil:
-    """SPEC §7.6.1 EncodeDecision / §8.5 its estimated cost; adapts the context."""
+cdef inline void put_decision(Enc* s, uint8_t* ctx, int bin_val) noexcept nogil:
+    """SPEC §7.6.1 EncodeDecision; adapts the context."""
     cdef uint8_t c = ctx[0]
-    cdef uint32_t lps
+    cdef uint32_t lps = D_LPS[c][(s.range >> 6) & 3]
     cdef int n
-    if Sink is Cost:
-        s.cost += D_COST[c][bin_val]
-        ctx[0] = D_NEXT[c][bin_val]
+    s.range -= lps
+    ctx[0] = D_NEXT[c][bin_val]
+    if bin_val != (c & 1):
+        n = D_RENORM[lps]
+        s.low = (s.low + s.range) << n
+        s.range = lps << n
+        s.bits_left -= n
+    elif s.range >= 256:
+        return
     else:
-        lps = D_LPS[c][(s.range >> 6) & 3]
-        s.range -= lps
-        ctx[0] = D_NEXT[c][bin_val]
-        if bin_val != (c & 1):
-            n = D_RENORM[lps]
-            s.low = (s.low + s.range) << n
-            s.range = lps << n
-            s.bits_left -= n
-        elif s.range >= 256:
-            return
-        else:
-            s.low <<= 1
-            s.range <<= 1
-            s.bits_left -= 1
-        if s.bits_left < 12:
-            enc_write_out(s)
+        s.low <<= 1
+        s.range <<= 1
+        s.bits_left -= 1
+    if s.bits_left < 12:
+        enc_write_out(s)
 
 
-cdef inline void put_bypass_bits(Sink* s, uint32_t value, int n) noexcept nogil:
+cdef inline void put_bypass_bits(Enc* s, uint32_t value, int n) noexcept nogil:
     """SPEC §7.6.2 EncodeBypass for n bins holding value, most significant first."""
     cdef uint32_t pattern
-    if Sink is Cost:
-        s.cost += T_BYPASS_BITS * n
-    else:
-        while n > 8:
-            n -= 8
-            pattern = value >> n
-            s.low = (s.low << 8) + s.range * pattern
-            value -= pattern << n
-            s.bits_left -= 8
-            if s.bits_left < 12:
-                enc_write_out(s)
-        s.low = (s.low << n) + s.range * value
-        s.bits_left -= n
+    while n > 8:
+        n -= 8
+        pattern = value >> n
+        s.low = (s.low << 8) + s.range * pattern
+        value -= pattern << n
+        s.bits_left -= 8
         if s.bits_left < 12:
             enc_write_out(s)
+    s.low = (s.low << n) + s.range * value
+    s.bits_left -= n
+    if s.bits_left < 12:
+        enc_write_out(s)
 
 
-cdef inline void put_bypass(Sink* s, int bin_val) noexcept nogil:
+cdef inline void put_bypass(Enc* s, int bin_val) noexcept nogil:
     put_bypass_bits(s, bin_val, 1)
 
 
@@ -650,20 +649,17 @@ cdef void enc_terminate_flush(Enc* e) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
-# Syntax writers (SPEC §5.3, §6.5-6.7), generic over the sink
+# Syntax writers (SPEC §5.3, §6.5-6.7)
 # ---------------------------------------------------------------------------
 
-cdef inline void write_abs_remaining(Sink* s, uint32_t value, int rice) noexcept nogil:
+cdef inline void write_abs_remaining(Enc* s, uint32_t value, int rice) noexcept nogil:
     """SPEC §6.7.3 abs_remaining: Rice prefix/suffix, or escape to Exp-Golomb k+1."""
     cdef int order, ones
     if value < (<uint32_t>T_RICE_PREFIX_LIMIT << rice):
         ones = value >> rice
-        if Sink is Cost:
-            s.cost += T_BYPASS_BITS * (ones + 1 + rice)
-        else:
-            # ones 1-bins and a 0, then the rice low bits: at most 4 + 1 + 4 bins
-            put_bypass_bits(s, ((((<uint32_t>1 << ones) - 1) << 1) << rice)
-                            | (value & ((<uint32_t>1 << rice) - 1)), ones + 1 + rice)
+        # ones 1-bins and a 0, then the rice low bits: at most 4 + 1 + 4 bins
+        put_bypass_bits(s, ((((<uint32_t>1 << ones) - 1) << 1) << rice)
+                        | (value & ((<uint32_t>1 << rice) - 1)), ones + 1 + rice)
         return
     value -= <uint32_t>T_RICE_PREFIX_LIMIT << rice
     order = rice + 1
@@ -672,14 +668,11 @@ cdef inline void write_abs_remaining(Sink* s, uint32_t value, int rice) noexcept
         value -= <uint32_t>1 << order
         order += 1
         ones += 1
-    if Sink is Cost:
-        s.cost += T_BYPASS_BITS * (ones + 1 + order)
-    else:
-        put_bypass_bits(s, ((<uint32_t>1 << ones) - 1) << 1, ones + 1)
-        put_bypass_bits(s, value, order)
+    put_bypass_bits(s, ((<uint32_t>1 << ones) - 1) << 1, ones + 1)
+    put_bypass_bits(s, value, order)
 
 
-cdef int write_residual_block(Sink* s, uint8_t* ctx, const int32_t* res, int mode,
+cdef int write_residual_block(Enc* s, uint8_t* ctx, const int32_t* res, int mode,
                               int bw, int bh, int stat_coeff) noexcept nogil:
     """SPEC §6.7 residual_block(); res is the block's residuals in raster order
     (not all zero). Returns StatCoeff after the block."""
@@ -746,99 +739,144 @@ cdef int write_residual_block(Sink* s, uint8_t* ctx, const int32_t* res, int mod
     return stat_coeff
 
 
-cdef inline int64_t cost_residual_block(uint8_t* ctx, const int32_t* res, int mode,
-                                        int bw, int bh, int stat_coeff) noexcept nogil:
-    """SPEC §8.5 estimated cost of residual_block() (the bins of
-    write_residual_block, adapting ctx the same way), for the mode decision only:
-    written without data-dependent branches, as the trial of 5 modes per block
-    would otherwise mispredict a lot. StatCoeff updates are left out: they only
-    matter to later blocks, and a trial's StatCoeff is thrown away."""
-    cdef const uint8_t* scan = D_SCAN[mode][bw - 1][bh - 1]
-    cdef int n = bw * bh
-    cdef uint8_t sig[17]
-    cdef int32_t levels[16]
-    cdef int nl = 0
-    cdef int i, idx, sf, inc, k, g1ctx, first_gt1, f, rice, ngt1, coded, ge, base, esc, e, pattern
-    cdef int32_t a, value, t
+cdef inline int rem_bins_q(int32_t q) noexcept nogil:
+    """SPEC §6.7.3: the bins of abs_remaining(value, rice), less rice, as a
+    function of q = value >> rice alone: the Rice form has q ones, a zero and
+    rice suffix bits; the escape has RICE_PREFIX_LIMIT + e ones, a zero and
+    rice + 1 + e suffix bits, where e = floor(log2((t >> (rice + 1)) + 1)) with
+    t = value - (RICE_PREFIX_LIMIT << rice), and t >> (rice + 1) equals
+    (q - RICE_PREFIX_LIMIT) >> 1 (the low rice bits of value cannot carry into
+    bit rice + 1 of a difference of a multiple of 2^rice)."""
+    if q < T_RICE_PREFIX_LIMIT:
+        return q + 1
+    return T_RICE_PREFIX_LIMIT + 2 + 2 * (31 - DFC_CLZ32(<uint32_t>((q - T_RICE_PREFIX_LIMIT) >> 1) + 1))
+
+
+cdef inline int64_t cost_run(uint8_t c, uint32_t bins, int n) noexcept nogil:
+    """SPEC §8.5 estimated cost of n bins coded in a row on one context whose
+    state is c; bins holds them, the first in bit n - 1. Up to 4 bins per table
+    step, so a run costs a short chain of loads instead of one per bin."""
+    cdef int64_t cost = 0
+    cdef uint32_t chunk
+    while n > 4:
+        n -= 4
+        chunk = 16 | ((bins >> n) & 15)
+        cost += D_COSTP[c][chunk]
+        c = D_NEXTP[c][chunk]
+    return cost + D_COSTP[c][(1 << n) | (bins & ((1 << n) - 1))]
+
+
+cdef inline int64_t cost_residual_tail(const uint8_t* ctx, int32_t* levels, int nl, int mode,
+                                       int stat_coeff) noexcept nogil:
+    """The rest of the estimated cost of residual_block() after its sig_flags:
+    sign_flags, gt1_flags, gt2_flag and the bypass bins of abs_remaining, for the
+    nl significant residuals ``levels`` (in scan order; overwritten with their
+    magnitudes). Mostly branch-free, as the trial of 5 modes per block would
+    otherwise mispredict a lot. StatCoeff updates are left out: they only matter to later blocks, and a trial's StatCoeff is thrown away."""
+    cdef int k, first_gt1, rice, ngt1, coded, rising, last
+    cdef int32_t a, value, q
+    cdef uint32_t signs = 0, gt1 = 0
     cdef int64_t cost = 0, bins = 0
-    cdef uint8_t c
-    cdef uint8_t* sig_ctx = ctx + T_CTX_SIG_FLAG + 3 * mode
-    cdef uint8_t* gt1_ctx = ctx + T_CTX_GT1_FLAG
-    memset(sig, 0, sizeof(sig))
-    for i in range(n - 1):
-        idx = scan[i]
-        sf = res[idx] != 0
-        inc = sig[D_LEFT[idx]] + sig[D_TOP[idx]]
-        c = sig_ctx[inc]
-        cost += D_COST[c][sf]
-        sig_ctx[inc] = D_NEXT[c][sf]
-        sig[idx] = <uint8_t>sf
-        levels[nl] = res[idx]
-        nl += sf
-    idx = scan[n - 1]
-    if nl == 0:
-        levels[0] = res[idx]  # sig_flag inferred
-        nl = 1
-    else:
-        sf = res[idx] != 0
-        inc = sig[D_LEFT[idx]] + sig[D_TOP[idx]]
-        c = sig_ctx[inc]
-        cost += D_COST[c][sf]
-        sig_ctx[inc] = D_NEXT[c][sf]
-        levels[nl] = res[idx]
-        nl += sf
+    cdef const uint8_t* gt1_ctx = ctx + T_CTX_GT1_FLAG
     # sign_flags (coded after gt1/gt2 but on a context of their own, so the order
-    # of the estimate does not matter): 4 bins per table step
-    c = ctx[T_CTX_SIGN_FLAG + mode]
-    k = 0
-    while k + 4 <= nl:
-        pattern = (((levels[k] < 0) << 3) | ((levels[k + 1] < 0) << 2)
-                   | ((levels[k + 2] < 0) << 1) | (levels[k + 3] < 0))
-        cost += D_COST4[c][pattern]
-        c = D_NEXT4[c][pattern]
-        k += 4
-    while k < nl:
-        cost += D_COST[c][levels[k] < 0]
-        c = D_NEXT[c][levels[k] < 0]
-        k += 1
-    ctx[T_CTX_SIGN_FLAG + mode] = c
+    # of the estimate does not matter): one run of nl bins
     for k in range(nl):
+        signs = (signs << 1) | (levels[k] < 0)
         levels[k] = levels[k] if levels[k] >= 0 else -levels[k]  # from here on: |level|
-    g1ctx = 1
-    first_gt1 = 16
+    cost += cost_run(ctx[T_CTX_SIGN_FLAG + mode], signs, nl)
+    # gt1_flags of the first ngt1 levels, gt1 holding them (the first in bit
+    # ngt1 - 1). SPEC §6.7.2 greater1Ctx starts at 1, rises by 1 up to 3 after
+    # each 0 and drops to 0 for good after the first 1 (update_gt1_ctx), so flag
+    # k up to the first 1 (k = first_gt1) is coded on context min(k + 1, 3) and
+    # every later one on context 0: flags 0 and 1 alone on contexts 1 and 2, a
+    # run of 0s (ended by the 1) on context 3 and the rest as a run on context 0.
     ngt1 = nl if nl < T_MAX_GT1_FLAGS else T_MAX_GT1_FLAGS
     for k in range(ngt1):
-        f = levels[k] > 1
-        c = gt1_ctx[g1ctx]
-        cost += D_COST[c][f]
-        gt1_ctx[g1ctx] = D_NEXT[c][f]
-        g1ctx = D_G1NEXT[g1ctx][f]
-        first_gt1 = k if (f and first_gt1 == 16) else first_gt1
-    if first_gt1 < 16:
-        f = levels[first_gt1] > 2
-        c = ctx[T_CTX_GT2_FLAG]
-        cost += D_COST[c][f]
-        ctx[T_CTX_GT2_FLAG] = D_NEXT[c][f]
+        gt1 = (gt1 << 1) | (levels[k] > 1)
+    first_gt1 = (ngt1 - 32 + DFC_CLZ32(gt1)) if gt1 else ngt1  # ngt1: no flag is 1
+    rising = first_gt1 + 1 if first_gt1 < ngt1 else ngt1  # flags on contexts 1..3
+    last = first_gt1 < ngt1  # the last rising flag (only the last can be 1)
+    if rising == 1:
+        cost += D_COST[gt1_ctx[1]][last]
+    elif rising == 2:
+        cost += D_COST[gt1_ctx[1]][0] + D_COST[gt1_ctx[2]][last]
+    elif rising > 2:
+        cost += (D_COST[gt1_ctx[1]][0] + D_COST[gt1_ctx[2]][0]
+                 + cost_run(gt1_ctx[3], last, rising - 2))
+    cost += cost_run(gt1_ctx[0], gt1, ngt1 - rising)  # the flags after the first 1
+    if first_gt1 < ngt1:
+        cost += D_COST[ctx[T_CTX_GT2_FLAG]][levels[first_gt1] > 2]
+    else:
+        first_gt1 = 16  # no level takes the first-gt1 base below
     rice = stat_coeff >> 2
     for k in range(nl):
         a = levels[k]
-        ge = k >= T_MAX_GT1_FLAGS
-        coded = ge | ((a > 1) & ((k != first_gt1) | (a > 2)))
-        base = 1 if ge else (3 if k == first_gt1 else 2)
-        value = (a - base) if coded else 0
-        # SPEC §6.7.3 bins of abs_remaining(value, rice): Rice form, or 4 ones, e
-        # more ones, a zero and rice + 1 + e suffix bits, where e is the number of
-        # Exp-Golomb steps: floor(log2((t >> (rice + 1)) + 1)).
-        t = value - (T_RICE_PREFIX_LIMIT << rice)
-        esc = t >= 0
-        e = 31 - DFC_CLZ32(<uint32_t>((t if esc else 0) >> (rice + 1)) + 1)
-        bins += coded * ((T_RICE_PREFIX_LIMIT + 2 + rice + 2 * e) if esc
-                         else ((value >> rice) + 1 + rice))
-        rice += coded & (a > (3 << rice)) & (rice < T_MAX_RICE_PARAM)
+        # SPEC §6.7.2 base_level: abs_remaining = a - base is coded exactly when
+        # it is >= 0 (a >= 2, or a >= 3 for the first gt1_flag = 1, or any a
+        # past the gt1_flags), so the sign of value says whether it is coded.
+        value = a - (1 if k >= T_MAX_GT1_FLAGS else (3 if k == first_gt1 else 2))
+        coded = value >= 0
+        q = (value if coded else 0) >> rice
+        bins += (rice + (D_RBINS[q] if q < RBINS_CAP else rem_bins_q(q))) if coded else 0
+        # SPEC §6.7.3 update_rice_param; a level that is not coded has a <= 2,
+        # which never raises cRiceParam (3 << rice >= 3), so coded is not needed
+        rice += (a > (3 << rice)) & (rice < T_MAX_RICE_PARAM)
     return cost + bins * T_BYPASS_BITS
 
 
-cdef inline int write_block(Sink* s, uint8_t* ctx, int mode, int mpm, int skip_ctx_inc,
+cdef inline void cost_residual_blocks(const uint8_t* ctx, int32_t res[][16], int bw, int bh,
+                                      int stat_coeff, int64_t* cost) noexcept nogil:
+    """SPEC §8.5 estimated cost of residual_block() in each of the NM modes,
+    cost[mode] (from the context states ctx, which are left unchanged: each mode
+    adapts local copies of the contexts it touches).
+
+    The sig_flag pass is the longest dependency chain of the estimate (each bin
+    reads the context state the previous bin on that context wrote), so the NM
+    modes run it in lockstep, position by position: their chains are independent
+    and overlap instead of waiting one after the other. A mode whose residuals
+    are all 0 (skip_flag 1) gets a meaningless cost, which the caller ignores."""
+    cdef const uint8_t* scan[NM]
+    cdef uint8_t sig[NM][17]       # sig_flags in raster order; slot 16 stays 0
+    cdef uint8_t sig_ctx[NM][3]
+    cdef int32_t levels[NM][16]    # significant residuals in scan order
+    cdef int nl[NM]
+    cdef int n = bw * bh
+    cdef int i, m, idx, sf, inc
+    cdef uint8_t c
+    cdef int32_t r
+    for m in range(NM):
+        scan[m] = D_SCAN[m][bw - 1][bh - 1]
+        memcpy(sig_ctx[m], ctx + T_CTX_SIG_FLAG + 3 * m, 3)
+        nl[m] = 0
+        cost[m] = 0
+    memset(sig, 0, sizeof(sig))
+    for i in range(n - 1):
+        for m in range(NM):
+            idx = scan[m][i]
+            r = res[m][idx]
+            sf = r != 0
+            inc = sig[m][D_LEFT[idx]] + sig[m][D_TOP[idx]]
+            c = sig_ctx[m][inc]
+            cost[m] += D_COST[c][sf]
+            sig_ctx[m][inc] = D_NEXT[c][sf]
+            sig[m][idx] = <uint8_t>sf
+            levels[m][nl[m]] = r
+            nl[m] += sf
+    for m in range(NM):
+        idx = scan[m][n - 1]
+        if nl[m] == 0:
+            levels[m][0] = res[m][idx]  # sig_flag inferred
+            nl[m] = 1
+        else:
+            sf = res[m][idx] != 0
+            inc = sig[m][D_LEFT[idx]] + sig[m][D_TOP[idx]]
+            cost[m] += D_COST[sig_ctx[m][inc]][sf]
+            levels[m][nl[m]] = res[m][idx]
+            nl[m] += sf
+        cost[m] += cost_residual_tail(ctx, levels[m], nl[m], m, stat_coeff)
+
+
+cdef inline int write_block(Enc* s, uint8_t* ctx, int mode, int mpm, int skip_ctx_inc,
                             const int32_t* res, int bw, int bh, int* stat_coeff) noexcept nogil:
     """SPEC §6.1 block(): mpm_flag / rem_mode, skip_flag, residual_block().
     Returns skip_flag."""
@@ -857,43 +895,65 @@ cdef inline int write_block(Sink* s, uint8_t* ctx, int mode, int mpm, int skip_c
     skip_flag = nonzero == 0
     put_decision(s, ctx + T_CTX_SKIP_FLAG + skip_ctx_inc, skip_flag)
     if not skip_flag:
-        if Sink is Cost:
-            s.cost += cost_residual_block(ctx, res, mode, bw, bh, stat_coeff[0])
-        else:
-            stat_coeff[0] = write_residual_block(s, ctx, res, mode, bw, bh, stat_coeff[0])
+        stat_coeff[0] = write_residual_block(s, ctx, res, mode, bw, bh, stat_coeff[0])
     return skip_flag
 
 
 cdef inline void block_residuals(const uint16_t* tile, Py_ssize_t width, Py_ssize_t bx,
                                  Py_ssize_t by, int bw, int bh, int pal,
                                  int32_t res[][16]) noexcept nogil:
-    """SPEC §6.3-6.4 prediction of every mode; res[mode][y*4+x] = sample - prediction."""
-    cdef int x, y, m, s, left, top, topleft, kind
-    cdef Py_ssize_t tx, ty
+    """SPEC §6.3-6.4 prediction of every mode; res[mode][y*4+x] = sample - prediction,
+    0 outside the bw x bh block."""
+    # nb[1 + y][1 + x] = sample (x, y) of the block; row 0 and column 0 hold the
+    # samples above and left of it, or p_j* outside the tile (SPEC §6.2). Then each
+    # mode is a fixed pattern of whole-block arithmetic, which vectorizes.
+    cdef int32_t nb[5][5]
+    cdef int32_t sv
+    cdef int x, y, i
+    cdef Py_ssize_t x0 = 4 * bx, y0 = 4 * by
     cdef const uint16_t* row
-    cdef const uint16_t* above
-    memset(res, 0, MODE_CAP * 16 * sizeof(int32_t))
-    for y in range(bh):
-        ty = 4 * by + y
-        row = tile + ty * width
-        above = row - width
+    cdef int fa0 = T_FILTER_TAPS[T_MODE_FIL_A][0], fa1 = T_FILTER_TAPS[T_MODE_FIL_A][1]
+    cdef int fa2 = T_FILTER_TAPS[T_MODE_FIL_A][2], fb0 = T_FILTER_TAPS[T_MODE_FIL_B][0]
+    cdef int fb1 = T_FILTER_TAPS[T_MODE_FIL_B][1], fb2 = T_FILTER_TAPS[T_MODE_FIL_B][2]
+    cdef int32_t* r_pal = res[T_MODE_PAL]
+    cdef int32_t* r_hor = res[T_MODE_HOR]
+    cdef int32_t* r_ver = res[T_MODE_VER]
+    cdef int32_t* r_fa = res[T_MODE_FIL_A]
+    cdef int32_t* r_fb = res[T_MODE_FIL_B]
+    if bw < 4 or bh < 4:
+        memset(nb, 0, sizeof(nb))  # the samples outside the block: masked below
+    if by > 0:
+        row = tile + (y0 - 1) * width
+        nb[0][0] = row[x0 - 1] if bx > 0 else pal
         for x in range(bw):
-            tx = 4 * bx + x
-            s = row[tx]
-            left = row[tx - 1] if tx > 0 else pal
-            top = above[tx] if ty > 0 else pal
-            topleft = above[tx - 1] if (tx > 0 and ty > 0) else pal
-            for m in range(T_NUM_MODES):
-                kind = D_KIND[m]
-                if kind == KIND_PAL:
-                    res[m][y * 4 + x] = s - pal
-                elif kind == KIND_HOR:
-                    res[m][y * 4 + x] = s - left
-                elif kind == KIND_VER:
-                    res[m][y * 4 + x] = s - top
-                else:
-                    res[m][y * 4 + x] = s - ((T_FILTER_TAPS[m][0] * topleft + T_FILTER_TAPS[m][1] * top
-                                              + T_FILTER_TAPS[m][2] * left + 16) >> 5)
+            nb[0][1 + x] = row[x0 + x]
+    else:
+        for x in range(5):
+            nb[0][x] = pal
+    for y in range(bh):
+        row = tile + (y0 + y) * width
+        nb[1 + y][0] = row[x0 - 1] if bx > 0 else pal
+        for x in range(bw):
+            nb[1 + y][1 + x] = row[x0 + x]
+    for y in range(4):
+        for x in range(4):
+            i = 4 * y + x
+            sv = nb[1 + y][1 + x]
+            r_pal[i] = sv - pal
+            r_hor[i] = sv - nb[1 + y][x]
+            r_ver[i] = sv - nb[y][1 + x]
+            r_fa[i] = sv - ((fa0 * nb[y][x] + fa1 * nb[y][1 + x] + fa2 * nb[1 + y][x] + 16) >> 5)
+            r_fb[i] = sv - ((fb0 * nb[y][x] + fb1 * nb[y][1 + x] + fb2 * nb[1 + y][x] + 16) >> 5)
+    if bw < 4 or bh < 4:
+        for y in range(4):
+            for x in range(4):
+                if x >= bw or y >= bh:
+                    i = 4 * y + x
+                    r_pal[i] = 0
+                    r_hor[i] = 0
+                    r_ver[i] = 0
+                    r_fa[i] = 0
+                    r_fb[i] = 0
 
 
 # ---------------------------------------------------------------------------
@@ -927,6 +987,25 @@ cdef int select_palette(const uint32_t* hist, int level, uint16_t* palette) noex
     return n
 
 
+cdef int64_t tile_sad(const uint16_t* tile, Py_ssize_t n, int value) noexcept nogil:
+    """SPEC §8.3: the sum of |sample - value| over the tile. Summed in uint32
+    over runs of 65536 samples (each term <= 65535, so a run cannot overflow),
+    which the compiler vectorizes."""
+    cdef int64_t total = 0
+    cdef uint32_t part
+    cdef int32_t d
+    cdef Py_ssize_t i = 0, j, end
+    while i < n:
+        end = i + 65536 if n - i > 65536 else n
+        part = 0
+        for j in range(i, end):
+            d = <int32_t>tile[j] - value
+            part += <uint32_t>(d if d >= 0 else -d)
+        total += part
+        i = end
+    return total
+
+
 cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
                      Py_ssize_t width, int level, const uint32_t* hist,
                      uint16_t* header_palette, int* palette_size, Out* out,
@@ -936,14 +1015,15 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
     cdef Enc engine      # a local whose address stays here: kept in registers
     cdef Enc* enc = &engine
     cdef uint8_t ctx[CTX_CAP]
-    cdef uint8_t trial[CTX_CAP]
     cdef uint8_t slot_of[65536]
     cdef uint16_t order[PAL_CAP]
     cdef int64_t cumulative[PAL_CAP]
     cdef int64_t counts[PAL_CAP]
     cdef int64_t sad[PAL_CAP]
     cdef int32_t res[MODE_CAP][16]
-    cdef Cost cost
+    cdef int64_t cost, c_mpm0, c_mpm1, c_skip0, c_skip1
+    cdef int64_t costs[NM]
+    cdef int32_t nonzero
     cdef Py_ssize_t tile_size = height * width
     cdef Py_ssize_t blocks_across = (width + 3) // 4
     cdef Py_ssize_t blocks_down = (height + 3) // 4
@@ -954,8 +1034,7 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
     cdef uint8_t* tmp
     cdef const uint16_t* tile
     cdef Py_ssize_t c, i, bx, by
-    cdef int P, j, best_j, pal, bw, bh, mpm, skip_inc, m, best_mode, stat_coeff, sample, d
-    cdef int trial_stat
+    cdef int P, j, best_j, pal, bw, bh, mpm, skip_inc, m, best_mode, stat_coeff
     cdef int64_t best_cost
 
     P = select_palette(hist, level, order)
@@ -978,12 +1057,8 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
     for c in range(channels):
         tile = q + c * tile_size
         # SPEC §8.3 choose_palette_idx: least SAD, ties to the smallest index.
-        memset(sad, 0, sizeof(sad))
-        for i in range(tile_size):
-            sample = tile[i]
-            for j in range(P):
-                d = sample - order[j]
-                sad[j] += d if d >= 0 else -d
+        for j in range(P):
+            sad[j] = tile_sad(tile, tile_size, order[j])
         best_j = 0
         for j in range(1, P):
             if sad[j] < sad[best_j]:
@@ -1006,17 +1081,26 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
                 if by > 0 and prev_skips[bx]:
                     skip_inc += 1
                 block_residuals(tile, width, bx, by, bw, bh, pal, res)
-                # SPEC §8.4 mode decision: least estimated cost, ties to the lower mode.
+                # SPEC §8.4 mode decision: least estimated cost of mpm_flag /
+                # rem_mode, skip_flag and residual_block(), ties to the lower mode.
+                # The elements use disjoint contexts (checked at import), so each
+                # is costed from the current states, not a copy adapted in order.
+                cost_residual_blocks(ctx, res, bw, bh, stat_coeff, costs)
+                c_mpm0 = D_COST[ctx[T_CTX_MPM_FLAG]][0] + 2 * T_BYPASS_BITS  # + rem_mode
+                c_mpm1 = D_COST[ctx[T_CTX_MPM_FLAG]][1]
+                c_skip0 = D_COST[ctx[T_CTX_SKIP_FLAG + skip_inc]][0]
+                c_skip1 = D_COST[ctx[T_CTX_SKIP_FLAG + skip_inc]][1]
                 best_mode = 0
-                best_cost = -1
-                for m in range(T_NUM_MODES):
-                    cost.cost = 0
-                    trial_stat = stat_coeff
-                    memcpy(trial, ctx, T_NUM_CONTEXTS)
-                    write_block(&cost, trial, m, mpm, skip_inc, res[m], bw, bh, &trial_stat)
-                    if best_cost < 0 or cost.cost < best_cost:
+                best_cost = 0
+                for m in range(NM):
+                    nonzero = 0
+                    for i in range(16):  # positions outside bw x bh hold 0
+                        nonzero |= res[m][i]
+                    cost = c_mpm1 if m == mpm else c_mpm0
+                    cost += (c_skip0 + costs[m]) if nonzero else c_skip1
+                    if m == 0 or cost < best_cost:
                         best_mode = m
-                        best_cost = cost.cost
+                        best_cost = cost
                 cur_modes[bx] = <uint8_t>best_mode
                 cur_skips[bx] = <uint8_t>write_block(enc, ctx, best_mode, mpm, skip_inc,
                                                      res[best_mode], bw, bh, &stat_coeff)
