@@ -1475,7 +1475,7 @@ cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int 
     cdef int n = bw * bh
     cdef uint8_t positions[16]
     cdef uint32_t sigmask = 0  # bit 16 (D_LEFT / D_TOP outside the block) stays 0
-    cdef uint32_t gt1bits = 0, open_bits, signbits = 0
+    cdef uint32_t gt1bits = 0, open_bits, signbits = 0, all_bits, visit
     cdef int npos = 0
     cdef int i, idx, sf, k, g1ctx, first_gt1, gt2_flag, rice, first_remaining, ngt1, neg
     cdef int64_t remaining
@@ -1544,14 +1544,17 @@ cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int 
         mags[first_gt1] += gt2_flag
     rice = stat_coeff[0] >> 2
     first_remaining = 1
-    if level >= 3:
-        # A level from the flags alone (<= 3) cannot exceed L, so only the open
-        # residuals need the range check: visit just those, in order (a loop over
-        # set bits instead of a hard-to-predict branch per residual).
-        open_bits &= (<uint32_t>1 << npos) - 1
-        while open_bits:
-            k = DFC_CTZ32(open_bits)
-            open_bits &= open_bits - 1
+    # Visit the residuals that need work, in scan order (a loop over set bits
+    # instead of a hard-to-predict branch per residual): the open ones, and when
+    # L < 3 also the rest, since a level the flags alone fix (<= 3) can then
+    # exceed L. The range check runs in the reference's order (SPEC §6.7.4).
+    all_bits = (<uint32_t>1 << npos) - 1
+    open_bits &= all_bits
+    visit = open_bits if level >= 3 else all_bits
+    while visit:
+        k = DFC_CTZ32(visit)
+        visit &= visit - 1
+        if (open_bits >> k) & 1:
             if read_abs_remaining(d, rice, &remaining, err):
                 return -1
             mags[k] += remaining
@@ -1559,24 +1562,10 @@ cdef inline int read_residual_block(Dec* d, uint8_t* ctx, int mode, int bw, int 
                 stat_coeff[0] = update_stat_coeff(stat_coeff[0], remaining)
                 first_remaining = 0
             rice = update_rice_param(rice, mags[k])
-            if mags[k] > level:
-                err.v[0] = mags[k]
-                err.v[1] = level
-                return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
-    else:
-        for k in range(npos):
-            if (open_bits >> k) & 1:
-                if read_abs_remaining(d, rice, &remaining, err):
-                    return -1
-                mags[k] += remaining
-                if first_remaining:
-                    stat_coeff[0] = update_stat_coeff(stat_coeff[0], remaining)
-                    first_remaining = 0
-                rice = update_rice_param(rice, mags[k])
-            if mags[k] > level:
-                err.v[0] = mags[k]
-                err.v[1] = level
-                return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
+        if mags[k] > level:
+            err.v[0] = mags[k]
+            err.v[1] = level
+            return fail(err, dec_overrun(d), d.end, ERR_RESIDUAL_RANGE, dec_byte_offset(d))
     for k in range(npos):
         neg = (signbits >> k) & 1
         res[positions[k]] = <int32_t>((mags[k] ^ -neg) + neg)
