@@ -40,7 +40,10 @@ def _umask() -> int:
 
 def _temporary_beside(path: Path) -> tuple[int, str]:
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write there ({exc.strerror})") from exc
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     return fd, tmp
 

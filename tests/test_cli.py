@@ -133,3 +133,9 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as info:
         main(["encode", "--bogus", "a", "b"])
     assert info.value.code == 2
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, tensor_file: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["encode", str(tensor_file), str(tmp_path / "missing" / "x.dfc")]) == 1
+    assert "cannot write there" in _one_error_line(capsys, "encode")
