@@ -416,6 +416,21 @@ cdef inline void count_palette_values(const uint16_t* tile, Py_ssize_t n, const 
         counts[i] += local[0][i] + local[1][i] + local[2][i] + local[3][i]
 
 
+cdef inline void swap_rows(uint8_t** cur, uint8_t** prev) noexcept nogil:
+    """The row of block modes (or skip flags) just coded becomes the row above
+    the next one (SPEC §6.5, §6.6 look one block row up)."""
+    cdef uint8_t* tmp = cur[0]
+    cur[0] = prev[0]
+    prev[0] = tmp
+
+
+cdef inline void update_palette(const uint16_t* tile, Py_ssize_t n, const uint8_t* slot_of,
+                                int64_t* cumulative, uint16_t* order, int P) noexcept nogil:
+    """SPEC §5.4 palette update after a tile: running counts, then the re-sort."""
+    count_palette_values(tile, n, slot_of, cumulative)
+    sort_palette(order, P, cumulative, slot_of)
+
+
 # ---------------------------------------------------------------------------
 # Q-layer: SPEC §4.2-4.3, binary64 one operation at a time (no FMA: the build
 # uses -ffp-contract=off), exactly as reference/quantizer.py with numpy.
@@ -1031,7 +1046,6 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
     cdef uint8_t* prev_modes = rows + blocks_across
     cdef uint8_t* cur_skips = rows + 2 * blocks_across
     cdef uint8_t* prev_skips = rows + 3 * blocks_across
-    cdef uint8_t* tmp
     cdef const uint16_t* tile
     cdef Py_ssize_t c, i, bx, by
     cdef int P, j, best_j, pal, bw, bh, mpm, skip_inc, m, best_mode, stat_coeff
@@ -1104,15 +1118,9 @@ cdef int encode_core(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height,
                 cur_modes[bx] = <uint8_t>best_mode
                 cur_skips[bx] = <uint8_t>write_block(enc, ctx, best_mode, mpm, skip_inc,
                                                      res[best_mode], bw, bh, &stat_coeff)
-            tmp = cur_modes
-            cur_modes = prev_modes
-            prev_modes = tmp
-            tmp = cur_skips
-            cur_skips = prev_skips
-            prev_skips = tmp
-        # SPEC §5.4: re-sort by running counts for the next tile.
-        count_palette_values(tile, tile_size, slot_of, cumulative)
-        sort_palette(order, P, cumulative, slot_of)
+            swap_rows(&cur_modes, &prev_modes)
+            swap_rows(&cur_skips, &prev_skips)
+        update_palette(tile, tile_size, slot_of, cumulative, order, P)
         if out.oom:
             return -1
     enc_terminate_flush(enc)
@@ -1603,7 +1611,6 @@ cdef int decode_core(Dec* dec_in, uint16_t* out, Py_ssize_t channels, Py_ssize_t
     cdef uint8_t* prev_modes = rows + blocks_across
     cdef uint8_t* cur_skips = rows + 2 * blocks_across
     cdef uint8_t* prev_skips = rows + 3 * blocks_across
-    cdef uint8_t* tmp
     cdef uint16_t* tile
     cdef uint16_t* row
     cdef uint16_t* above
@@ -1718,15 +1725,9 @@ cdef int decode_core(Dec* dec_in, uint16_t* out, Py_ssize_t channels, Py_ssize_t
                         row += width
                 if dec_overrun(d):
                     return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
-            tmp = cur_modes
-            cur_modes = prev_modes
-            prev_modes = tmp
-            tmp = cur_skips
-            cur_skips = prev_skips
-            prev_skips = tmp
-        # SPEC §5.4 palette update
-        count_palette_values(tile, tile_size, slot_of, cumulative)
-        sort_palette(order, P, cumulative, slot_of)
+            swap_rows(&cur_modes, &prev_modes)
+            swap_rows(&cur_skips, &prev_skips)
+        update_palette(tile, tile_size, slot_of, cumulative, order, P)
 
     # SPEC §5.1 end_of_payload and alignment
     if dec_overrun(d):
