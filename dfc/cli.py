@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from importlib import resources
@@ -24,7 +23,7 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from .cliutil import CliError, atomic_output, load_npy
+from .cliutil import CliError, atomic_output, guarded, load_npy
 
 EXAMPLES = """examples:
   dfc demo
@@ -286,17 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         result: int = module.main(extra + args.rest)
         return result
-    try:
-        return int(args.func(args))
-    except CliError as exc:
-        print(f"dfc {args.verb}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"dfc {args.verb}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into a reader that stopped (| head)
-        sys.stdout = open(os.devnull, "w")
-        return 141
+    return guarded(f"dfc {args.verb}", lambda: int(args.func(args)))
 
 
 if __name__ == "__main__":

@@ -101,20 +101,28 @@ class StagedFiles:
         self._staged.clear()
 
 
-def run_tool(prog: str, parser: argparse.ArgumentParser,
-             run: Callable[[argparse.Namespace, list[str]], int],
-             argv: list[str] | None) -> int:
-    """The ``main`` of a tool verb: parse, run, and turn CliError into one line
-    on standard error and exit status 1."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
-        args_list = args_list[1:]
-    args = parser.parse_args(args_list)
+def guarded(prog: str, call: Callable[[], int]) -> int:
+    """Run a verb: CliError becomes one line on standard error and exit status 1;
+    an interrupt 130; a closed output pipe (``| head``) ends quietly with 141."""
     try:
-        return run(args, args_list)
+        return call()
     except CliError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (left open for interpreter exit)
+        return 141
+
+
+def run_tool(prog: str, parser: argparse.ArgumentParser,
+             run: Callable[[argparse.Namespace, list[str]], int],
+             argv: list[str] | None) -> int:
+    """The ``main`` of a tool verb: parse, then run under :func:`guarded`."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
+        args_list = args_list[1:]
+    args = parser.parse_args(args_list)
+    return guarded(prog, lambda: run(args, args_list))
