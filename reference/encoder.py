@@ -8,31 +8,12 @@ from collections import Counter
 import numpy as np
 import numpy.typing as npt
 
-from .blocks import block_scan, blocks_in_tile
-from .cabac import (
-    ArithmeticEncoder,
-    BitCostEstimator,
-    ContextModel,
-    copy_contexts,
-    initial_contexts,
-)
+from .cabac import ArithmeticEncoder, BitCostEstimator
 from .header import Header, frame_stream
-from .palette import (
-    choose_palette_idx,
-    initial_palette_order,
-    resort_palette,
-    select_palette,
-)
-from .prediction import derive_mpm, predict_sample
-from .quantizer import quantize
-from .syntax import (
-    BinSink,
-    Block,
-    write_palette_idx,
-    write_pred_mode,
-    write_residual_block,
-    write_skip_flag,
-)
+from .palette import choose_palette_idx, initial_palette_order, select_palette
+from .quantizer import max_level, quantize
+from .state import PayloadState, Samples, Tile
+from .syntax import write_block, write_payload
 from .tables import (
     FORMAT_VERSION,
     MAX_BIT_DEPTH,
@@ -42,8 +23,6 @@ from .tables import (
     NUM_MODES,
     PROFILE_BASELINE,
 )
-
-Tile = list[list[int]]
 
 
 def validate_input(tensor: object, bits: int) -> npt.NDArray[np.float32]:
@@ -69,62 +48,32 @@ def validate_input(tensor: object, bits: int) -> npt.NDArray[np.float32]:
     return values
 
 
-def block_residuals(tile: Tile, mode: int, pal: int, bx: int, by: int, scan: list[tuple[int, int]]) -> Block:
-    """SPEC §6.8 in reverse: residual = sample - prediction, for the block's samples."""
-    res: Block = [[0] * 4 for _ in range(4)]
-    for x, y in scan:
-        tx, ty = 4 * bx + x, 4 * by + y
-        res[y][x] = tile[ty][tx] - predict_sample(mode, tile, tx, ty, pal)
-    return res
-
-
-def write_block(sink: BinSink, ctx: list[ContextModel], mode: int, mpm: int,
-                skip_ctx_inc: int, res: Block, scan: list[tuple[int, int]],
-                stat_coeff: int) -> tuple[int, int]:
-    """SPEC §6.1 block(): pred mode, skip_flag, residual.
-    Returns skip_flag and StatCoeff after the block."""
-    write_pred_mode(sink, ctx, mode, mpm)
-    skip_flag = 1 if all(res[y][x] == 0 for x, y in scan) else 0
-    write_skip_flag(sink, ctx, skip_flag, skip_ctx_inc)
-    if not skip_flag:
-        stat_coeff = write_residual_block(sink, ctx, res, scan, mode, stat_coeff)
-    return skip_flag, stat_coeff
-
-
-def choose_mode(tile: Tile, ctx: list[ContextModel], pal: int, mpm: int, skip_ctx_inc: int,
-                stat_coeff: int, bx: int, by: int, bw: int, bh: int) -> int:
-    """SPEC §8.4: the mode whose block (mode bins, skip_flag and residual) has the
-    least estimated cost from the current context states; ties to the lower mode."""
-    best_mode, best_cost = 0, -1
+def mode_costs(state: PayloadState, tile: Tile, bx: int, by: int) -> list[int]:
+    """SPEC §8.4-§8.5: for each mode, the estimated cost in 1/32768 bit of coding
+    block (bx, by) in that mode (mpm_flag/rem_mode, skip_flag, residual_block()),
+    each from a copy of the current state, adapted bin by bin as coding would."""
+    costs = []
     for mode in range(NUM_MODES):
-        scan = block_scan(mode, bw, bh)
-        res = block_residuals(tile, mode, pal, bx, by, scan)
         estimator = BitCostEstimator()
-        write_block(estimator, copy_contexts(ctx), mode, mpm, skip_ctx_inc, res, scan, stat_coeff)
-        if best_cost < 0 or estimator.cost < best_cost:
-            best_mode, best_cost = mode, estimator.cost
-    return best_mode
+        write_block(estimator, state.copy(), tile, bx, by, mode)
+        costs.append(estimator.cost)
+    return costs
 
 
-def encode_tile(enc: ArithmeticEncoder, ctx: list[ContextModel], tile: Tile, pal: int,
-                stat_coeff: int) -> int:
-    """SPEC §5.2 tile(): the tile's blocks in raster order. Returns StatCoeff."""
-    height, width = len(tile), len(tile[0])
-    blocks = blocks_in_tile(height, width)
-    blocks_across = (width + 3) // 4
-    modes = [[0] * blocks_across for _ in range((height + 3) // 4)]
-    skips = [[0] * blocks_across for _ in range((height + 3) // 4)]
-    for bx, by, bw, bh in blocks:
-        mpm = derive_mpm(modes, bx, by)
-        skip_ctx_inc = (bx > 0 and skips[by][bx - 1]) + (by > 0 and skips[by - 1][bx])
-        mode = choose_mode(tile, ctx, pal, mpm, skip_ctx_inc, stat_coeff, bx, by, bw, bh)
-        scan = block_scan(mode, bw, bh)
-        res = block_residuals(tile, mode, pal, bx, by, scan)
-        modes[by][bx] = mode
-        skips[by][bx], stat_coeff = write_block(
-            enc, ctx, mode, mpm, skip_ctx_inc, res, scan, stat_coeff
-        )
-    return stat_coeff
+def choose_mode(state: PayloadState, tile: Tile, bx: int, by: int) -> int:
+    """SPEC §8.4: the mode of least estimated cost, the lower mode on ties."""
+    costs = mode_costs(state, tile, bx, by)
+    return costs.index(min(costs))
+
+
+class ReferenceChoices:
+    """The reference encoder's decisions (SPEC §8.3, §8.4), for write_payload."""
+
+    def palette_idx(self, state: PayloadState, samples: Samples) -> int:
+        return choose_palette_idx(state, samples)
+
+    def pred_mode(self, state: PayloadState, tile: Tile, bx: int, by: int) -> int:
+        return choose_mode(state, tile, bx, by)
 
 
 def encode(tensor: object, bits: int = 8) -> bytes:
@@ -132,29 +81,20 @@ def encode(tensor: object, bits: int = 8) -> bytes:
     values = validate_input(tensor, bits)
     q, min_value, max_value = quantize(values, int(bits))
     channels, height, width = q.shape
-    tiles: list[Tile] = [q[c].tolist() for c in range(channels)]
+    tiles: list[Samples] = [q[c].tolist() for c in range(channels)]
 
-    uniques, freq = np.unique(q, return_counts=True)
+    uniques, freq = np.unique(q, return_counts=True)  # SPEC §8.2
     counts = Counter({int(v): int(n) for v, n in zip(uniques, freq)})
-    order = initial_palette_order(select_palette(counts), tiles[0])
-    header_palette = tuple(order)
+    palette = tuple(initial_palette_order(select_palette(counts), tiles[0]))
 
     enc = ArithmeticEncoder()
-    ctx = initial_contexts()
-    cumulative = {value: 0 for value in order}
-    stat_coeff = 0  # SPEC §6.7.3: StatCoeff runs over the whole payload
-    for tile in tiles:
-        palette_idx = choose_palette_idx(tile, order)
-        write_palette_idx(enc, ctx, palette_idx, len(order))
-        stat_coeff = encode_tile(enc, ctx, tile, order[palette_idx], stat_coeff)
-        order = resort_palette(order, cumulative, tile)
-    enc.encode_terminate(1)  # SPEC §5.1 end_of_payload
+    write_payload(enc, palette, tiles, max_level(int(bits)), ReferenceChoices())
     payload = enc.payload()
 
     header = Header(
         format_version=FORMAT_VERSION, profile=PROFILE_BASELINE, bit_depth=int(bits),
         channels=channels, height=height, width=width,
         min_value=min_value, max_value=max_value,
-        payload_size=len(payload), palette=header_palette,
+        payload_size=len(payload), palette=palette,
     )
     return frame_stream(header, payload)

@@ -1,18 +1,29 @@
-"""Payload syntax elements, each binarized and coded as SPEC §5 and §6.6-6.7 say.
+"""The payload syntax of SPEC §5 and §6, one ``read_X``/``write_X`` pair per
+syntax structure and per syntax element, side by side.
 
-Every element has a ``write_<element>`` (encoder) and a ``read_<element>``
-(decoder) side by side. Writers take any bin sink with ``encode_decision`` and
-``encode_bypass`` (the arithmetic encoder, or the encoder's cost estimator).
-Readers report each element to an optional tracer as (bit position, name, value).
+Readers take the arithmetic decoder (SPEC §7.4) and report every element they
+parse to a tracer as (bit position, name, value), for SPEC §10's trace. Writers
+take any bin sink with ``encode_decision`` and ``encode_bypass``: the arithmetic
+encoder (SPEC §7.6) or the reference encoder's cost estimator (SPEC §8.5). Where
+the syntax leaves a choice to the encoder (``palette_idx``, a block's mode), the
+writers ask an :class:`EncoderChoices`, which the reference encoder implements
+(SPEC §8.3, §8.4).
+
+The state the functions share lives in two objects (dfc.reference.state):
+:class:`PayloadState` crosses tiles, :class:`Tile` is the tile being coded.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol
 
 from dfc.errors import DecodeError
 
-from .cabac import ArithmeticDecoder, ContextModel
+from .blocks import Scan, block_scan, block_size
+from .cabac import ArithmeticDecoder, ArithmeticEncoder, ContextModel
+from .palette import update_palette
+from .prediction import Residual, block_residuals, derive_mpm, reconstruct_block
+from .state import PayloadState, Tile
 from .tables import (
     CTX_GT1_FLAG,
     CTX_GT2_FLAG,
@@ -28,158 +39,329 @@ from .tables import (
     RICE_PREFIX_LIMIT,
 )
 
-Contexts = list[ContextModel]
-Scan = Sequence[tuple[int, int]]
-Block = list[list[int]]  # 4x4 residuals, block[y][x]
+#: Receives (bit position, element name, value) for each element read (SPEC §10).
 Tracer = Callable[[int, str, int], None]
 
 
 class BinSink(Protocol):
-    def encode_decision(self, ctx: ContextModel, bin_val: int) -> None: ...
-    def encode_bypass(self, bin_val: int) -> None: ...
+    """Where writers send bins: an arithmetic encoder or a cost estimator."""
+
+    def encode_decision(self, ctx: ContextModel, binVal: int) -> None: ...
+    def encode_bypass(self, binVal: int) -> None: ...
 
 
-def _silent(bit_pos: int, name: str, value: int) -> None:
+class TraceSink(Protocol):
+    """Receives every field and element a decoder parses (SPEC §10; see
+    dfc.reference.trace)."""
+
+    def header_field(self, byte_offset: int, name: str, value: object) -> None: ...
+    def payload_element(self, bit_pos: int, channel: int, block: tuple[int, int] | None,
+                        name: str, value: int) -> None: ...
+    def end_of_payload(self, bit_pos: int) -> None: ...
+
+
+class EncoderChoices(Protocol):
+    """The encoder's decisions that the syntax leaves open (SPEC §8)."""
+
+    def palette_idx(self, state: PayloadState, samples: list[list[int]]) -> int: ...
+    def pred_mode(self, state: PayloadState, tile: Tile, bx: int, by: int) -> int: ...
+
+
+def silent(bit_pos: int, name: str, value: int) -> None:
+    """A tracer that drops everything."""
     return None
+
+
+def element_tracer(trace: TraceSink | None, c: int, block: tuple[int, int] | None) -> Tracer:
+    """The Tracer that labels elements of channel ``c`` (and block) for ``trace``."""
+    if trace is None:
+        return silent
+    sink = trace
+    return lambda bit_pos, name, value: sink.payload_element(bit_pos, c, block, name, value)
+
+
+# --- SPEC §5.1 payload() -----------------------------------------------------
+
+def write_payload(enc: ArithmeticEncoder, palette: tuple[int, ...], tiles: list[list[list[int]]],
+                  L: int, choices: EncoderChoices) -> None:
+    """SPEC §5.1 payload(): every channel as a tile, each followed by the
+    palette update, then end_of_payload. ``tiles[c][y][x]`` are the samples."""
+    state = PayloadState.initial(palette)
+    for c, samples in enumerate(tiles):
+        palette_idx = choices.palette_idx(state, samples)
+        tile = Tile(c=c, height=len(samples), width=len(samples[0]), L=L,
+                    PalPred=state.PaletteOrder[palette_idx], samples=samples)
+        write_tile(enc, state, tile, palette_idx, choices)
+        state.PaletteOrder = update_palette(state.PaletteOrder, state.PaletteCount, samples)
+    write_end_of_payload(enc)
+
+
+def read_payload(dec: ArithmeticDecoder, palette: tuple[int, ...], shape: tuple[int, int, int],
+                 L: int, payload_size: int, trace: TraceSink | None = None) -> list[Tile]:
+    """SPEC §5.1 payload(), read: the decoded tiles, channel by channel."""
+    channels, height, width = shape
+    state = PayloadState.initial(palette)
+    tiles = []
+    for c in range(channels):
+        tile = read_tile(dec, state, c, height, width, L, trace)
+        state.PaletteOrder = update_palette(state.PaletteOrder, state.PaletteCount, tile.samples)
+        tiles.append(tile)
+    read_end_of_payload(dec, payload_size, trace)
+    return tiles
+
+
+def write_end_of_payload(enc: ArithmeticEncoder) -> None:
+    """SPEC §5.1 end_of_payload = 1, which flushes the engine (SPEC §7.6.4); the
+    alignment_zero_bits are added by ``enc.payload()``."""
+    enc.encode_terminate(1)
+
+
+def read_end_of_payload(dec: ArithmeticDecoder, payload_size: int,
+                        trace: TraceSink | None = None) -> None:
+    """SPEC §5.1: end_of_payload is 1, no payload byte is left unread, and the
+    alignment_zero_bits are 0."""
+    start = dec.bit_pos
+    if dec.decode_terminate() != 1:
+        raise DecodeError("missing_end_of_payload", dec.byte_offset(), "5.1",
+                          "end_of_payload is 0 after the last tile")
+    if trace is not None:
+        trace.end_of_payload(start)
+    used = (dec.bit_pos + 7) // 8
+    if used < payload_size:
+        raise DecodeError("payload_unused_bytes", dec.start + used, "5.1",
+                          f"{payload_size - used} payload bytes follow end_of_payload")
+    while dec.bit_pos % 8:
+        offset = dec.byte_offset()
+        alignment_zero_bit = dec.read_bits(1)
+        if alignment_zero_bit:
+            raise DecodeError("nonzero_padding", offset, "5.1",
+                              "alignment bits after end_of_payload are not zero")
+
+
+# --- SPEC §5.2 tile(c) -------------------------------------------------------
+
+def write_tile(enc: BinSink, state: PayloadState, tile: Tile, palette_idx: int,
+               choices: EncoderChoices) -> None:
+    """SPEC §5.2 tile(c): palette_idx, then the blocks in raster order, each in
+    the mode the encoder chooses."""
+    write_palette_idx(enc, state, palette_idx)
+    for by in range((tile.height + 3) // 4):
+        for bx in range((tile.width + 3) // 4):
+            write_block(enc, state, tile, bx, by, choices.pred_mode(state, tile, bx, by))
+
+
+def read_tile(dec: ArithmeticDecoder, state: PayloadState, c: int, height: int, width: int,
+              L: int, trace: TraceSink | None = None) -> Tile:
+    """SPEC §5.2 tile(c), read: palette_idx selects PalPred, then the blocks."""
+    palette_idx = read_palette_idx(dec, state, element_tracer(trace, c, None))
+    tile = Tile(c=c, height=height, width=width, L=L, PalPred=state.PaletteOrder[palette_idx])
+    for by in range((height + 3) // 4):
+        for bx in range((width + 3) // 4):
+            read_block(dec, state, tile, bx, by, element_tracer(trace, c, (bx, by)))
+    return tile
 
 
 # --- SPEC §5.3 palette_idx: truncated unary, cMax = palette_size - 1 ---------
 
-def write_palette_idx(enc: BinSink, ctx: Contexts, palette_idx: int, palette_size: int) -> None:
-    """SPEC §5.3 palette_idx: bin i is 1 while i < palette_idx; bin i uses
-    context CTX_PALETTE_IDX + i."""
-    for i in range(palette_size - 1):
-        bin_val = 1 if palette_idx > i else 0
-        enc.encode_decision(ctx[CTX_PALETTE_IDX + i], bin_val)
-        if bin_val == 0:
+def write_palette_idx(enc: BinSink, state: PayloadState, palette_idx: int) -> None:
+    """SPEC §5.3 palette_idx: bin i is 1 while i < palette_idx and uses context
+    CTX_PALETTE_IDX + i; no 0 ends the value cMax."""
+    cMax = len(state.PaletteOrder) - 1
+    for i in range(cMax):
+        binVal = 1 if palette_idx > i else 0
+        enc.encode_decision(state.contexts[CTX_PALETTE_IDX + i], binVal)
+        if binVal == 0:
             return
 
 
-def read_palette_idx(dec: ArithmeticDecoder, ctx: Contexts, palette_size: int,
-                     trace: Tracer = _silent) -> int:
-    """SPEC §5.3 palette_idx."""
+def read_palette_idx(dec: ArithmeticDecoder, state: PayloadState, trace: Tracer = silent) -> int:
+    """SPEC §5.3 palette_idx, read."""
     start = dec.bit_pos
+    cMax = len(state.PaletteOrder) - 1
     palette_idx = 0
-    while palette_idx < palette_size - 1:
-        if dec.decode_decision(ctx[CTX_PALETTE_IDX + palette_idx]) == 0:
+    while palette_idx < cMax:
+        if dec.decode_decision(state.contexts[CTX_PALETTE_IDX + palette_idx]) == 0:
             break
         palette_idx += 1
     trace(start, "palette_idx", palette_idx)
     return palette_idx
 
 
-# --- SPEC §6.5 mpm_flag, rem_mode ----------------------------------------------
+# --- SPEC §6.1 block() -------------------------------------------------------
 
-def write_pred_mode(enc: BinSink, ctx: Contexts, mode: int, mpm: int) -> None:
-    """SPEC §6.5: mpm_flag (context-coded); if 0, rem_mode as 2 bypass bins,
-    most significant first, indexing the modes other than the MPM in increasing order."""
-    if mode == mpm:
-        enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
+def skip_ctx_inc(tile: Tile, bx: int, by: int) -> int:
+    """SPEC §6.6: ctxInc of skip_flag = SkipLeft + SkipTop, each 0 outside the tile."""
+    SkipLeft = tile.skip_flags[by][bx - 1] if bx > 0 else 0
+    SkipTop = tile.skip_flags[by - 1][bx] if by > 0 else 0
+    return SkipLeft + SkipTop
+
+
+def write_block(enc: BinSink, state: PayloadState, tile: Tile, bx: int, by: int, mode: int) -> None:
+    """SPEC §6.1 block() in ``mode``: mpm_flag/rem_mode, skip_flag (1 exactly
+    when every residual is 0, SPEC §8.4), residual_block(). Records the block's
+    mode and skip_flag in ``tile`` for the blocks after it."""
+    BlkW, BlkH = block_size(tile, bx, by)
+    MpmMode = derive_mpm(tile.modes, bx, by)
+    ScanPos = block_scan(mode, BlkW, BlkH)
+    residual = block_residuals(tile, mode, bx, by)
+    skip_flag = 0 if any(residual[y][x] for x, y in ScanPos) else 1
+    write_pred_mode(enc, state, mode, MpmMode)
+    write_skip_flag(enc, state, skip_flag, skip_ctx_inc(tile, bx, by))
+    if not skip_flag:
+        write_residual_block(enc, state, mode, ScanPos, residual)
+    tile.modes[by][bx] = mode
+    tile.skip_flags[by][bx] = skip_flag
+
+
+def read_block(dec: ArithmeticDecoder, state: PayloadState, tile: Tile, bx: int, by: int,
+               trace: Tracer = silent) -> None:
+    """SPEC §6.1 block(), read, and the block reconstructed (SPEC §6.8)."""
+    BlkW, BlkH = block_size(tile, bx, by)
+    MpmMode = derive_mpm(tile.modes, bx, by)
+    mode = read_pred_mode(dec, state, MpmMode, trace)
+    skip_flag = read_skip_flag(dec, state, skip_ctx_inc(tile, bx, by), trace)
+    residual: Residual = [[0] * 4 for _ in range(4)]
+    if not skip_flag:
+        residual = read_residual_block(dec, state, mode, block_scan(mode, BlkW, BlkH), tile.L, trace)
+    tile.modes[by][bx] = mode
+    tile.skip_flags[by][bx] = skip_flag
+    reconstruct_block(tile, mode, bx, by, residual, dec.byte_offset)
+
+
+# --- SPEC §6.5 mpm_flag and rem_mode -------------------------------------------
+
+def write_pred_mode(enc: BinSink, state: PayloadState, mode: int, MpmMode: int) -> None:
+    """SPEC §6.5: mpm_flag (context-coded); when 0, rem_mode in 2 bypass bins,
+    most significant first, indexing the four modes other than MpmMode in
+    increasing order."""
+    mpm_flag = 1 if mode == MpmMode else 0
+    enc.encode_decision(state.contexts[CTX_MPM_FLAG], mpm_flag)
+    if mpm_flag:
         return
-    enc.encode_decision(ctx[CTX_MPM_FLAG], 0)
-    rem_mode = mode if mode < mpm else mode - 1
+    rem_mode = mode if mode < MpmMode else mode - 1
     enc.encode_bypass(rem_mode >> 1)
     enc.encode_bypass(rem_mode & 1)
 
 
-def read_pred_mode(dec: ArithmeticDecoder, ctx: Contexts, mpm: int,
-                   trace: Tracer = _silent) -> int:
-    """SPEC §6.5 mpm_flag and rem_mode; returns the block's prediction mode."""
+def read_pred_mode(dec: ArithmeticDecoder, state: PayloadState, MpmMode: int,
+                   trace: Tracer = silent) -> int:
+    """SPEC §6.5 mpm_flag and rem_mode, read; returns the block's mode (traced
+    as ``pred_mode``, SPEC §10)."""
     start = dec.bit_pos
-    mpm_flag = dec.decode_decision(ctx[CTX_MPM_FLAG])
+    mpm_flag = dec.decode_decision(state.contexts[CTX_MPM_FLAG])
     trace(start, "mpm_flag", mpm_flag)
     if mpm_flag:
-        trace(dec.bit_pos, "pred_mode", mpm)
-        return mpm
-    start = dec.bit_pos
-    rem_mode = dec.decode_bypass() << 1
-    rem_mode |= dec.decode_bypass()
-    trace(start, "rem_mode", rem_mode)
-    mode = rem_mode if rem_mode < mpm else rem_mode + 1
+        mode = MpmMode
+    else:
+        start = dec.bit_pos
+        rem_mode = dec.decode_bypass() << 1
+        rem_mode |= dec.decode_bypass()
+        trace(start, "rem_mode", rem_mode)
+        mode = rem_mode if rem_mode < MpmMode else rem_mode + 1
     trace(dec.bit_pos, "pred_mode", mode)
     return mode
 
 
 # --- SPEC §6.6 skip_flag -----------------------------------------------------
 
-def write_skip_flag(enc: BinSink, ctx: Contexts, skip_flag: int, ctx_inc: int) -> None:
-    """SPEC §6.6 skip_flag; ctx_inc = left block skipped + top block skipped."""
-    enc.encode_decision(ctx[CTX_SKIP_FLAG + ctx_inc], skip_flag)
+def write_skip_flag(enc: BinSink, state: PayloadState, skip_flag: int, ctxInc: int) -> None:
+    """SPEC §6.6 skip_flag, context CTX_SKIP_FLAG + SkipLeft + SkipTop."""
+    enc.encode_decision(state.contexts[CTX_SKIP_FLAG + ctxInc], skip_flag)
 
 
-def read_skip_flag(dec: ArithmeticDecoder, ctx: Contexts, ctx_inc: int,
-                   trace: Tracer = _silent) -> int:
-    """SPEC §6.6 skip_flag."""
+def read_skip_flag(dec: ArithmeticDecoder, state: PayloadState, ctxInc: int,
+                   trace: Tracer = silent) -> int:
+    """SPEC §6.6 skip_flag, read."""
     start = dec.bit_pos
-    skip_flag = dec.decode_decision(ctx[CTX_SKIP_FLAG + ctx_inc])
+    skip_flag = dec.decode_decision(state.contexts[CTX_SKIP_FLAG + ctxInc])
     trace(start, "skip_flag", skip_flag)
     return skip_flag
 
 
 # --- SPEC §6.7 residual_block() ----------------------------------------------
 
-def sig_ctx_inc(mode: int, sig: Block, x: int, y: int) -> int:
-    """SPEC §6.7.1: 3 * mode plus the number of significant residuals left of and
-    above (x, y) inside the block; both precede (x, y) in every scan."""
-    return 3 * mode + (x > 0 and sig[y][x - 1] != 0) + (y > 0 and sig[y - 1][x] != 0)
+def sig_ctx_inc(mode: int, sig_flag: Residual, x: int, y: int) -> int:
+    """SPEC §6.7.1: ctxInc = 3 * mode + SigLeft + SigTop, the neighbours inside
+    the block (both precede (x, y) in every scan, SPEC Table 8)."""
+    SigLeft = sig_flag[y][x - 1] if x > 0 else 0
+    SigTop = sig_flag[y - 1][x] if y > 0 else 0
+    return 3 * mode + SigLeft + SigTop
 
 
-def update_gt1_ctx(greater1_ctx: int, gt1_flag: int) -> int:
-    """SPEC §6.7.2: greater1Ctx after a coded gt1_flag (HEVC's rule)."""
+def update_gt1_ctx(Greater1Ctx: int, gt1_flag: int) -> int:
+    """SPEC §6.7.2: Greater1Ctx after a gt1_flag (HEVC's rule): 0 for good
+    after a 1, else one more up to 3."""
     if gt1_flag:
         return 0
-    if greater1_ctx > 0:
-        return min(greater1_ctx + 1, 3)
+    if Greater1Ctx > 0:
+        return min(Greater1Ctx + 1, 3)
     return 0
 
 
-def initial_rice_param(stat_coeff: int) -> int:
-    """SPEC §6.7.3: a block's first cRiceParam comes from the running StatCoeff."""
-    return stat_coeff >> 2
+def base_level(k: int, gt1_flag: list[int], FirstGt1: int, gt2_flag: int) -> tuple[int, bool]:
+    """SPEC §6.7.2: (Base, BaseOpen) of the k-th significant residual: the
+    magnitude its flags establish, and whether abs_remaining follows to add to it."""
+    if k >= MAX_GT1_FLAGS:
+        return 1, True
+    if not gt1_flag[k]:
+        return 1, False
+    if k == FirstGt1:
+        return (3, True) if gt2_flag else (2, False)
+    return 2, True
 
 
-def update_stat_coeff(stat_coeff: int, abs_remaining: int) -> int:
+def initial_rice(StatCoeff: int) -> int:
+    """SPEC §6.7.3: a block's Rice parameter starts from the running StatCoeff."""
+    return StatCoeff >> 2
+
+
+def update_stat_coeff(StatCoeff: int, abs_remaining: int) -> int:
     """SPEC §6.7.3: StatCoeff after a block's first abs_remaining (HEVC's
-    persistent Rice adaptation), kept within 0..MAX_STAT_COEFF."""
-    if abs_remaining >= (3 << (stat_coeff >> 2)):
-        return min(stat_coeff + 1, MAX_STAT_COEFF)
-    if 2 * abs_remaining < (1 << (stat_coeff >> 2)):
-        return max(stat_coeff - 1, 0)
-    return stat_coeff
+    persistent Rice adaptation), kept within 0 .. MAX_STAT_COEFF."""
+    if abs_remaining >= (3 << (StatCoeff >> 2)):
+        return min(StatCoeff + 1, MAX_STAT_COEFF)
+    if 2 * abs_remaining < (1 << (StatCoeff >> 2)):
+        return max(StatCoeff - 1, 0)
+    return StatCoeff
 
 
-def update_rice_param(rice: int, abs_level: int) -> int:
-    """SPEC §6.7.3: cRiceParam grows when a level exceeds 3 * 2^cRiceParam."""
-    if abs_level > 3 * (1 << rice):
-        return min(rice + 1, MAX_RICE_PARAM)
-    return rice
+def update_rice(Rice: int, magnitude: int) -> int:
+    """SPEC §6.7.3: Rice grows by one when a magnitude exceeds 3 * 2^Rice."""
+    if magnitude > 3 * (1 << Rice):
+        return min(Rice + 1, MAX_RICE_PARAM)
+    return Rice
 
 
-def write_sign_flag(enc: BinSink, ctx: Contexts, mode: int, sign_flag: int) -> None:
-    """SPEC §6.7.2 sign_flag (1 = negative), context CTX_SIGN_FLAG + mode: after
-    Pal with p_j* at the minimum, residuals are almost never negative."""
-    enc.encode_decision(ctx[CTX_SIGN_FLAG + mode], sign_flag)
+def write_sign_flag(enc: BinSink, state: PayloadState, mode: int, sign_flag: int) -> None:
+    """SPEC §6.7.2 sign_flag (1: negative), context CTX_SIGN_FLAG + mode: after
+    Pal at a ReLU's minimum, residuals are almost never negative (Annex A.j)."""
+    enc.encode_decision(state.contexts[CTX_SIGN_FLAG + mode], sign_flag)
 
 
-def read_sign_flag(dec: ArithmeticDecoder, ctx: Contexts, mode: int) -> int:
-    """SPEC §6.7.2 sign_flag."""
-    return dec.decode_decision(ctx[CTX_SIGN_FLAG + mode])
+def read_sign_flag(dec: ArithmeticDecoder, state: PayloadState, mode: int,
+                   trace: Tracer = silent) -> int:
+    """SPEC §6.7.2 sign_flag, read."""
+    start = dec.bit_pos
+    sign_flag = dec.decode_decision(state.contexts[CTX_SIGN_FLAG + mode])
+    trace(start, "sign_flag", sign_flag)
+    return sign_flag
 
 
-def write_abs_remaining(enc: BinSink, value: int, rice: int) -> None:
-    """SPEC §6.7.3 abs_remaining: Rice code with parameter k while value >> k < 4,
-    else 4 ones and an Exp-Golomb code of order k + 1. All bins bypass."""
-    if value < (RICE_PREFIX_LIMIT << rice):
-        for _ in range(value >> rice):
+def write_abs_remaining(enc: BinSink, value: int, Rice: int) -> None:
+    """SPEC §6.7.3 abs_remaining: a Rice code with parameter Rice while
+    value >> Rice < RICE_PREFIX_LIMIT, else RICE_PREFIX_LIMIT ones and an
+    Exp-Golomb code of order Rice + 1. All bins bypass."""
+    if value < (RICE_PREFIX_LIMIT << Rice):
+        for _ in range(value >> Rice):
             enc.encode_bypass(1)
         enc.encode_bypass(0)
-        for i in range(rice - 1, -1, -1):
+        for i in range(Rice - 1, -1, -1):
             enc.encode_bypass((value >> i) & 1)
         return
-    value -= RICE_PREFIX_LIMIT << rice
+    value -= RICE_PREFIX_LIMIT << Rice
     for _ in range(RICE_PREFIX_LIMIT):
         enc.encode_bypass(1)
-    order = rice + 1
+    order = Rice + 1
     while value >= (1 << order):
         enc.encode_bypass(1)
         value -= 1 << order
@@ -189,149 +371,131 @@ def write_abs_remaining(enc: BinSink, value: int, rice: int) -> None:
         enc.encode_bypass((value >> i) & 1)
 
 
-def read_abs_remaining(dec: ArithmeticDecoder, rice: int) -> int:
-    """SPEC §6.7.3 abs_remaining."""
-    prefix = 0
+def read_abs_remaining(dec: ArithmeticDecoder, Rice: int) -> int:
+    """SPEC §6.7.3 abs_remaining, read; a prefix of more than
+    MAX_REMAINDER_PREFIX ones is an error."""
+    P = 0
     while dec.decode_bypass():
-        prefix += 1
-        if prefix > MAX_REMAINDER_PREFIX:
+        P += 1
+        if P > MAX_REMAINDER_PREFIX:
             raise DecodeError(
                 "remainder_prefix_too_long", dec.byte_offset(), "6.7.3",
                 f"abs_remaining prefix longer than {MAX_REMAINDER_PREFIX} ones",
             )
-    if prefix < RICE_PREFIX_LIMIT:
-        suffix = 0
-        for _ in range(rice):
-            suffix = (suffix << 1) | dec.decode_bypass()
-        return (prefix << rice) + suffix
-    extra = prefix - RICE_PREFIX_LIMIT
-    order = rice + 1 + extra
-    suffix = 0
-    for _ in range(order):
-        suffix = (suffix << 1) | dec.decode_bypass()
-    return (RICE_PREFIX_LIMIT << rice) + ((1 << (rice + 1 + extra)) - (1 << (rice + 1))) + suffix
+    if P < RICE_PREFIX_LIMIT:
+        S = 0
+        for _ in range(Rice):
+            S = (S << 1) | dec.decode_bypass()
+        return (P << Rice) + S
+    e = P - RICE_PREFIX_LIMIT
+    S = 0
+    for _ in range(Rice + 1 + e):
+        S = (S << 1) | dec.decode_bypass()
+    return (RICE_PREFIX_LIMIT << Rice) + ((1 << (Rice + 1 + e)) - (1 << (Rice + 1))) + S
 
 
-def write_residual_block(enc: BinSink, ctx: Contexts, res: Block, scan: Scan,
-                         mode: int, stat_coeff: int) -> int:
-    """SPEC §6.7 residual_block(): sig_flag per scan position (the last one
-    inferred when all before it are 0), gt1_flag for the first 8 significant
-    residuals, gt2_flag for the first with gt1_flag = 1, sign_flag for each, then
-    abs_remaining where the flags leave the level open. ``res`` must not be all zero.
-    Returns StatCoeff after the block."""
-    sig: Block = [[0] * 4 for _ in range(4)]
-    levels: list[int] = []  # significant residuals in scan order
-    last = len(scan) - 1
-    for i, (x, y) in enumerate(scan):
-        sig_flag = 1 if res[y][x] != 0 else 0
-        if i == last and not levels:
-            sig_flag = 1  # inferred
-        else:
-            enc.encode_decision(ctx[CTX_SIG_FLAG + sig_ctx_inc(mode, sig, x, y)], sig_flag)
-        sig[y][x] = sig_flag
-        if sig_flag:
-            levels.append(res[y][x])
-    greater1_ctx = 1
-    first_gt1 = -1
-    for k, level in enumerate(levels[:MAX_GT1_FLAGS]):
-        gt1_flag = 1 if abs(level) > 1 else 0
-        enc.encode_decision(ctx[CTX_GT1_FLAG + greater1_ctx], gt1_flag)
-        greater1_ctx = update_gt1_ctx(greater1_ctx, gt1_flag)
-        if gt1_flag and first_gt1 < 0:
-            first_gt1 = k
-    if first_gt1 >= 0:
-        enc.encode_decision(ctx[CTX_GT2_FLAG], 1 if abs(levels[first_gt1]) > 2 else 0)
-    for level in levels:
-        write_sign_flag(enc, ctx, mode, 1 if level < 0 else 0)
-    rice = initial_rice_param(stat_coeff)
-    first_remaining = True
-    for k, level in enumerate(levels):
-        base = base_level(k, first_gt1, abs(level))
-        if base is not None:
-            write_abs_remaining(enc, abs(level) - base, rice)
-            if first_remaining:
-                stat_coeff = update_stat_coeff(stat_coeff, abs(level) - base)
-                first_remaining = False
-            rice = update_rice_param(rice, abs(level))
-    return stat_coeff
+def write_residual_block(enc: BinSink, state: PayloadState, mode: int, ScanPos: Scan,
+                         residual: Residual) -> None:
+    """SPEC §6.7 residual_block() for a block whose residuals are not all 0:
+    sig_flags (the last inferred when all before it are 0), gt1_flags, gt2_flag,
+    sign_flags, then abs_remaining where the flags leave the magnitude open.
+    Updates state.StatCoeff."""
+    ctx = state.contexts
+    NumPos = len(ScanPos)
+    sig_flag: Residual = [[0] * 4 for _ in range(4)]  # SPEC's sig_flag[x][y], stored [y][x]
+    SigPos: list[tuple[int, int]] = []
+    for i, (x, y) in enumerate(ScanPos):
+        flag = 1 if residual[y][x] != 0 else 0
+        if not (i == NumPos - 1 and not SigPos):  # else inferred (= 1)
+            enc.encode_decision(ctx[CTX_SIG_FLAG + sig_ctx_inc(mode, sig_flag, x, y)], flag)
+        sig_flag[y][x] = flag
+        if flag:
+            SigPos.append((x, y))
+    NumSig = len(SigPos)
+    AbsLevel = [abs(residual[y][x]) for x, y in SigPos]
+
+    gt1_flag: list[int] = []
+    FirstGt1, Greater1Ctx = -1, 1
+    for k in range(min(NumSig, MAX_GT1_FLAGS)):
+        gt1_flag.append(1 if AbsLevel[k] > 1 else 0)
+        enc.encode_decision(ctx[CTX_GT1_FLAG + Greater1Ctx], gt1_flag[k])
+        Greater1Ctx = update_gt1_ctx(Greater1Ctx, gt1_flag[k])
+        if gt1_flag[k] and FirstGt1 < 0:
+            FirstGt1 = k
+    gt2_flag = 0
+    if FirstGt1 >= 0:
+        gt2_flag = 1 if AbsLevel[FirstGt1] > 2 else 0
+        enc.encode_decision(ctx[CTX_GT2_FLAG], gt2_flag)
+    for x, y in SigPos:
+        write_sign_flag(enc, state, mode, 1 if residual[y][x] < 0 else 0)
+
+    Rice, First = initial_rice(state.StatCoeff), True
+    for k in range(NumSig):
+        Base, BaseOpen = base_level(k, gt1_flag, FirstGt1, gt2_flag)
+        if BaseOpen:
+            abs_remaining = AbsLevel[k] - Base
+            write_abs_remaining(enc, abs_remaining, Rice)
+            if First:
+                state.StatCoeff = update_stat_coeff(state.StatCoeff, abs_remaining)
+                First = False
+            Rice = update_rice(Rice, AbsLevel[k])
 
 
-def base_level(k: int, first_gt1: int, abs_level: int) -> int | None:
-    """SPEC §6.7.2: the level that the flags of the k-th significant residual
-    establish, or None when the flags already fix the level exactly."""
-    if k >= MAX_GT1_FLAGS:
-        return 1
-    if abs_level == 1:
-        return None
-    if k == first_gt1:
-        return None if abs_level == 2 else 3
-    return 2
-
-
-def read_residual_block(dec: ArithmeticDecoder, ctx: Contexts, scan: Scan, mode: int,
-                        stat_coeff: int, max_abs: int,
-                        trace: Tracer = _silent) -> tuple[Block, int]:
-    """SPEC §6.7 residual_block(); rejects a level above ``max_abs`` (= L).
-    Returns the residuals and StatCoeff after the block."""
-    res: Block = [[0] * 4 for _ in range(4)]
-    sig: Block = [[0] * 4 for _ in range(4)]
-    positions: list[tuple[int, int]] = []
-    last = len(scan) - 1
-    for i, (x, y) in enumerate(scan):
-        if i == last and not positions:
-            sig_flag = 1
+def read_residual_block(dec: ArithmeticDecoder, state: PayloadState, mode: int,
+                        ScanPos: Scan, L: int, trace: Tracer = silent) -> Residual:
+    """SPEC §6.7 residual_block(), read; rejects a magnitude above L (SPEC §6.7.4).
+    Updates state.StatCoeff and returns the block's residuals."""
+    ctx = state.contexts
+    NumPos = len(ScanPos)
+    sig_flag: Residual = [[0] * 4 for _ in range(4)]  # SPEC's sig_flag[x][y], stored [y][x]
+    SigPos: list[tuple[int, int]] = []
+    for i, (x, y) in enumerate(ScanPos):
+        if i == NumPos - 1 and not SigPos:
+            flag = 1  # inferred: a block that is not skipped has a non-zero residual
         else:
             start = dec.bit_pos
-            sig_flag = dec.decode_decision(ctx[CTX_SIG_FLAG + sig_ctx_inc(mode, sig, x, y)])
-            trace(start, f"sig_flag[{x},{y}]", sig_flag)
-        sig[y][x] = sig_flag
-        if sig_flag:
-            positions.append((x, y))
-    magnitudes = [1] * len(positions)
-    greater1_ctx = 1
-    first_gt1 = -1
-    gt1_flags = []
-    for k in range(min(len(positions), MAX_GT1_FLAGS)):
+            flag = dec.decode_decision(ctx[CTX_SIG_FLAG + sig_ctx_inc(mode, sig_flag, x, y)])
+            trace(start, f"sig_flag[{x},{y}]", flag)
+        sig_flag[y][x] = flag
+        if flag:
+            SigPos.append((x, y))
+    NumSig = len(SigPos)
+
+    gt1_flag: list[int] = []
+    FirstGt1, Greater1Ctx = -1, 1
+    for k in range(min(NumSig, MAX_GT1_FLAGS)):
         start = dec.bit_pos
-        gt1_flag = dec.decode_decision(ctx[CTX_GT1_FLAG + greater1_ctx])
-        trace(start, "gt1_flag", gt1_flag)
-        greater1_ctx = update_gt1_ctx(greater1_ctx, gt1_flag)
-        gt1_flags.append(gt1_flag)
-        if gt1_flag:
-            magnitudes[k] = 2
-            if first_gt1 < 0:
-                first_gt1 = k
+        gt1_flag.append(dec.decode_decision(ctx[CTX_GT1_FLAG + Greater1Ctx]))
+        trace(start, "gt1_flag", gt1_flag[k])
+        Greater1Ctx = update_gt1_ctx(Greater1Ctx, gt1_flag[k])
+        if gt1_flag[k] and FirstGt1 < 0:
+            FirstGt1 = k
     gt2_flag = 0
-    if first_gt1 >= 0:
+    if FirstGt1 >= 0:
         start = dec.bit_pos
         gt2_flag = dec.decode_decision(ctx[CTX_GT2_FLAG])
         trace(start, "gt2_flag", gt2_flag)
-        magnitudes[first_gt1] = 2 + gt2_flag
-    signs = []
-    for k in range(len(positions)):
-        start = dec.bit_pos
-        signs.append(read_sign_flag(dec, ctx, mode))
-        trace(start, "sign_flag", signs[-1])
-    rice = initial_rice_param(stat_coeff)
-    first_remaining = True
-    for k, (x, y) in enumerate(positions):
-        open_ended = (
-            k >= MAX_GT1_FLAGS
-            or (gt1_flags[k] == 1 and (k != first_gt1 or gt2_flag == 1))
-        )
-        if open_ended:
+    sign_flag = [read_sign_flag(dec, state, mode, trace) for _ in range(NumSig)]
+
+    residual: Residual = [[0] * 4 for _ in range(4)]
+    AbsLevel = [0] * NumSig
+    Rice, First = initial_rice(state.StatCoeff), True
+    for k, (x, y) in enumerate(SigPos):
+        Base, BaseOpen = base_level(k, gt1_flag, FirstGt1, gt2_flag)
+        AbsLevel[k] = Base
+        if BaseOpen:
             start = dec.bit_pos
-            remaining = read_abs_remaining(dec, rice)
-            trace(start, "abs_remaining", remaining)
-            magnitudes[k] += remaining
-            if first_remaining:
-                stat_coeff = update_stat_coeff(stat_coeff, remaining)
-                first_remaining = False
-            rice = update_rice_param(rice, magnitudes[k])
-        if magnitudes[k] > max_abs:
+            abs_remaining = read_abs_remaining(dec, Rice)
+            trace(start, "abs_remaining", abs_remaining)
+            AbsLevel[k] = Base + abs_remaining
+            if First:
+                state.StatCoeff = update_stat_coeff(state.StatCoeff, abs_remaining)
+                First = False
+            Rice = update_rice(Rice, AbsLevel[k])
+        if AbsLevel[k] > L:  # SPEC §6.7.4, checked in scan order
             raise DecodeError(
                 "residual_out_of_range", dec.byte_offset(), "6.7.4",
-                f"residual magnitude {magnitudes[k]} exceeds 2^bit_depth - 1 = {max_abs}",
+                f"residual magnitude {AbsLevel[k]} exceeds 2^bit_depth - 1 = {L}",
             )
-        res[y][x] = -magnitudes[k] if signs[k] else magnitudes[k]
-    return res, stat_coeff
+        residual[y][x] = -AbsLevel[k] if sign_flag[k] else AbsLevel[k]
+    return residual

@@ -1,6 +1,8 @@
 """Every constant table of the format, numbered as in SPEC.md.
 
-fast/ imports these tables at build time; tests assert that its copies are equal.
+SPEC.md is the source: tests/test_tables.py parses its tables and asserts they
+equal these. fast/ never copies them by hand: python -m dfc.tools.gen_fast_tables
+generates fast/tables.h from this module (a test checks it is current).
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ NUM_CONTEXTS: Final = 36
 INIT_STATE: Final = 0
 INIT_MPS: Final = 0
 
-# SPEC §6.7: residual binarization constants.
+# SPEC §6.1, §6.7, Table 11: block and residual coding constants.
+BLOCK_SIZE: Final = 4  # blocks are 4x4, cut to the tile at its right and bottom edges
 MAX_GT1_FLAGS: Final = 8  # greater-1 flags per block (HEVC's limit per 4x4)
 MAX_RICE_PARAM: Final = 4
 MAX_STAT_COEFF: Final = 16  # StatCoeff stays in 0..16, so StatCoeff >> 2 <= MAX_RICE_PARAM

@@ -150,5 +150,5 @@ def decoder_bit_pos(enc: Any) -> int:
     bypass bin; the encoder makes one shift per bit it emits, holds outstanding or
     drops (the first). Valid between bins, not after the final flush.
     """
-    shifts = len(enc.bits) + enc.bits_outstanding + (0 if enc.first_bit else 1)
+    shifts = len(enc.bits) + enc.bitsOutstanding + (0 if enc.firstBitFlag else 1)
     return 9 + shifts

@@ -17,24 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfc.reference.blocks import block_scan, blocks_in_tile
-from dfc.reference.cabac import (
-    ArithmeticDecoder,
-    ArithmeticEncoder,
-    ContextModel,
-    initial_contexts,
-)
+from dfc.reference.cabac import ArithmeticDecoder, ArithmeticEncoder, ContextModel
 from dfc.reference.palette import (
     choose_palette_idx,
     count_palette_values,
     initial_palette_order,
-    resort_palette,
     select_palette,
     sort_palette,
+    update_palette,
 )
 from dfc.reference.prediction import derive_mpm, predict_sample, remaining_modes
+from dfc.reference.state import PayloadState
 from dfc.reference.syntax import (
     base_level,
-    initial_rice_param,
+    initial_rice,
     read_abs_remaining,
     read_palette_idx,
     read_pred_mode,
@@ -42,7 +38,7 @@ from dfc.reference.syntax import (
     read_skip_flag,
     sig_ctx_inc,
     update_gt1_ctx,
-    update_rice_param,
+    update_rice,
     update_stat_coeff,
     write_abs_remaining,
     write_palette_idx,
@@ -98,23 +94,31 @@ def B(bits: str) -> list[Bin]:
     return [("bypass", None, int(b)) for b in bits]
 
 
-def record(write: Callable[[RecordingSink, list[ContextModel]], None]) -> list[Bin]:
-    ctx = initial_contexts()
-    sink = RecordingSink(ctx)
-    write(sink, ctx)
+def fresh_state(palette_size: int = 8, StatCoeff: int = 0) -> PayloadState:
+    """SPEC §5.1's state at the start of a payload, with a palette of the given size."""
+    state = PayloadState.initial(tuple(range(palette_size)))
+    state.StatCoeff = StatCoeff
+    return state
+
+
+def record(write: Callable[[RecordingSink, PayloadState], None], palette_size: int = 8) -> list[Bin]:
+    state = fresh_state(palette_size)
+    sink = RecordingSink(state.contexts)
+    write(sink, state)
     return sink.bins
 
 
-def through_engine(write: Callable[[ArithmeticEncoder, list[ContextModel]], None],
-                   read: Callable[[ArithmeticDecoder, list[ContextModel]], object]) -> object:
-    """Code with the arithmetic encoder, read back with the decoder (fresh contexts
+def through_engine(write: Callable[[ArithmeticEncoder, PayloadState], None],
+                   read: Callable[[ArithmeticDecoder, PayloadState], object],
+                   palette_size: int = 8) -> object:
+    """Code with the arithmetic encoder, read back with the decoder (fresh states
     on each side), and check that end_of_payload follows exactly."""
     enc = ArithmeticEncoder()
-    write(enc, initial_contexts())
+    write(enc, fresh_state(palette_size))
     enc.encode_terminate(1)
     payload = enc.payload()
     dec = ArithmeticDecoder(payload, 0, len(payload))
-    value = read(dec, initial_contexts())
+    value = read(dec, fresh_state(palette_size))
     assert dec.decode_terminate() == 1
     return value
 
@@ -137,14 +141,14 @@ def PI(i: int, b: int) -> Bin:
     (8, 7, [PI(0, 1), PI(1, 1), PI(2, 1), PI(3, 1), PI(4, 1), PI(5, 1), PI(6, 1)]),
 ])
 def test_palette_idx_truncated_unary_bins(size: int, idx: int, expected: list[Bin]) -> None:
-    assert record(lambda s, c: write_palette_idx(s, c, idx, size)) == expected
+    assert record(lambda s, c: write_palette_idx(s, c, idx), size) == expected
 
 
 @pytest.mark.parametrize("size", range(1, 9))
 def test_palette_idx_reads_back(size: int) -> None:
     for idx in range(size):
-        got = through_engine(lambda e, c, idx=idx: write_palette_idx(e, c, idx, size),
-                             lambda d, c: read_palette_idx(d, c, size))
+        got = through_engine(lambda e, c, idx=idx: write_palette_idx(e, c, idx),
+                             lambda d, c: read_palette_idx(d, c), size)
         assert got == idx
 
 
@@ -277,8 +281,8 @@ def test_abs_remaining_prefix_fits_the_limit_for_16_bit_residuals(rice: int) -> 
     (3, 25, 4),
     (4, 1000, 4),  # capped at 4
 ])
-def test_update_rice_param(rice: int, abs_level: int, new_rice: int) -> None:
-    assert update_rice_param(rice, abs_level) == new_rice
+def test_update_rice(rice: int, abs_level: int, new_rice: int) -> None:
+    assert update_rice(rice, abs_level) == new_rice
 
 
 @pytest.mark.parametrize(("ctx", "gt1", "new_ctx"), [
@@ -290,23 +294,30 @@ def test_update_gt1_ctx(ctx: int, gt1: int, new_ctx: int) -> None:
     assert update_gt1_ctx(ctx, gt1) == new_ctx
 
 
-@pytest.mark.parametrize(("k", "first_gt1", "abs_level", "base"), [
-    (0, -1, 1, None),   # gt1_flag 0: level 1 is fixed
-    (0, 0, 2, None),    # first gt1 with gt2_flag 0: level 2 is fixed
-    (0, 0, 3, 3),       # first gt1 with gt2_flag 1: 3 + abs_remaining
-    (2, 0, 2, 2),       # later gt1 = 1 (no gt2_flag): 2 + abs_remaining
-    (7, 3, 5, 2),
-    (7, 7, 2, None),
-    (8, 0, 1, 1),       # past the 8 gt1 flags: 1 + abs_remaining, even for level 1
-    (9, -1, 7, 1),
+@pytest.mark.parametrize(("k", "gt1", "first_gt1", "gt2", "base"), [
+    (0, 0, -1, 0, (1, False)),   # gt1_flag 0: level 1 is fixed
+    (0, 1, 0, 0, (2, False)),    # first gt1 with gt2_flag 0: level 2 is fixed
+    (0, 1, 0, 1, (3, True)),     # first gt1 with gt2_flag 1: 3 + abs_remaining
+    (2, 1, 0, 1, (2, True)),     # later gt1 = 1 (no gt2_flag of its own): 2 + abs_remaining
+    (2, 1, 0, 0, (2, True)),     # ... whatever the first's gt2_flag
+    (7, 1, 3, 1, (2, True)),
+    (7, 1, 7, 0, (2, False)),
+    (7, 0, 3, 1, (1, False)),
+    (8, 0, 0, 0, (1, True)),     # past the 8 gt1 flags: 1 + abs_remaining, even for level 1
+    (9, 0, -1, 0, (1, True)),
 ])
-def test_base_level(k: int, first_gt1: int, abs_level: int, base: int | None) -> None:
-    assert base_level(k, first_gt1, abs_level) == base
+def test_base_level(k: int, gt1: int, first_gt1: int, gt2: int, base: tuple[int, bool]) -> None:
+    gt1_flag = [0] * 8
+    if k < 8:
+        gt1_flag[k] = gt1
+    if first_gt1 >= 0:
+        gt1_flag[first_gt1] = 1
+    assert base_level(k, gt1_flag, first_gt1, gt2) == base
 
 
 @pytest.mark.parametrize(("stat_coeff", "rice"), [(0, 0), (3, 0), (4, 1), (11, 2), (15, 3), (16, 4)])
-def test_initial_rice_param_is_stat_coeff_over_4(stat_coeff: int, rice: int) -> None:
-    assert initial_rice_param(stat_coeff) == rice
+def test_initial_rice_is_stat_coeff_over_4(stat_coeff: int, rice: int) -> None:
+    assert initial_rice(stat_coeff) == rice
 
 
 @pytest.mark.parametrize(("stat_coeff", "remaining", "new_stat"), [
@@ -354,11 +365,11 @@ def block(entries: dict[tuple[int, int], int]) -> list[list[int]]:
 
 def record_block(res: list[list[int]], scan: list[tuple[int, int]] | tuple[tuple[int, int], ...],
                  mode: int, stat_coeff: int) -> tuple[list[Bin], int]:
-    """The bins of residual_block() and the StatCoeff it returns."""
-    ctx = initial_contexts()
-    sink = RecordingSink(ctx)
-    stat = write_residual_block(sink, ctx, res, list(scan), mode, stat_coeff)
-    return sink.bins, stat
+    """The bins of residual_block() and StatCoeff after it."""
+    state = fresh_state(StatCoeff=stat_coeff)
+    sink = RecordingSink(state.contexts)
+    write_residual_block(sink, state, mode, list(scan), res)
+    return sink.bins, state.StatCoeff
 
 
 def SIG(mode: int, inc: int, b: int) -> Bin:
@@ -468,9 +479,15 @@ def residual_blocks(draw: st.DrawFn) -> tuple[list[list[int]], list[tuple[int, i
 def test_residual_block_reads_back(case: tuple[list[list[int]], list[tuple[int, int]], int, int]) -> None:
     res, scan, mode, stat_coeff = case
     _, stat_after = record_block(res, scan, mode, stat_coeff)
-    got = through_engine(lambda e, c: write_residual_block(e, c, res, scan, mode, stat_coeff),
-                         lambda d, c: read_residual_block(d, c, scan, mode, stat_coeff, 65535))
-    assert got == (res, stat_after)
+    def write(e: ArithmeticEncoder, state: PayloadState) -> None:
+        state.StatCoeff = stat_coeff
+        write_residual_block(e, state, mode, scan, res)
+
+    def read(d: ArithmeticDecoder, state: PayloadState) -> tuple[list[list[int]], int]:
+        state.StatCoeff = stat_coeff
+        return read_residual_block(d, state, mode, scan, 65535), state.StatCoeff
+
+    assert through_engine(write, read) == (res, stat_after)
 
 
 # --- SPEC §6.6 scans and §6.1 blocks ---------------------------------------
@@ -636,16 +653,16 @@ def test_initial_palette_order_by_tile0_counts_stable() -> None:
     assert initial_palette_order([9, 5, 2, 0], tile0) == [9, 5, 2, 0]  # 9 before 5 here
 
 
-def test_resort_palette_accumulates_and_is_stable() -> None:
+def test_update_palette_accumulates_and_is_stable() -> None:
     order = [3, 1, 2]
     cumulative = {3: 0, 1: 0, 2: 0}
-    order = resort_palette(order, cumulative, [[1, 2], [2, 1]])
+    order = update_palette(order, cumulative, [[1, 2], [2, 1]])
     assert cumulative == {3: 0, 1: 2, 2: 2}
     assert order == [1, 2, 3]  # 1 and 2 tie at 2: they keep their order
-    order = resort_palette(order, cumulative, [[3, 3, 3]])
+    order = update_palette(order, cumulative, [[3, 3, 3]])
     assert cumulative == {3: 3, 1: 2, 2: 2}
     assert order == [3, 1, 2]
-    order = resort_palette(order, cumulative, [[2]])
+    order = update_palette(order, cumulative, [[2]])
     assert cumulative == {3: 3, 1: 2, 2: 3}
     assert order == [3, 2, 1]  # 3 and 2 tie at 3: 3 was first
     assert sort_palette([4, 8], {4: 0, 8: 0}) == [4, 8]
@@ -660,4 +677,5 @@ def test_resort_palette_accumulates_and_is_stable() -> None:
     ([[0, 0], [0, 9]], [9, 0], 1),  # SAD 27, 9
 ])
 def test_choose_palette_idx_min_sad_ties_to_smallest_index(tile: list[list[int]], order: list[int], idx: int) -> None:
-    assert choose_palette_idx(tile, order) == idx
+    state = PayloadState.initial(order)
+    assert choose_palette_idx(state, tile) == idx

@@ -25,8 +25,9 @@ from conftest import decoder_bit_pos, is_reference, load_data
 
 import dfc.reference
 from dfc.errors import DecodeError, TruncatedStreamError
-from dfc.reference.cabac import ArithmeticEncoder, ContextModel, initial_contexts
+from dfc.reference.cabac import ArithmeticEncoder, ContextModel
 from dfc.reference.header import Header, frame_stream, write_header
+from dfc.reference.state import PayloadState
 from dfc.reference.syntax import write_pred_mode, write_residual_block, write_skip_flag
 from dfc.reference.tables import MODE_HOR, MODE_PAL
 
@@ -115,13 +116,13 @@ def code_1x1_block(mode: int, residual: int) -> tuple[ArithmeticEncoder, Snapsho
     block: mode (the MPM is Pal), skip_flag, residual (StatCoeff 0)."""
     enc = ArithmeticEncoder()
     sink = Snapshots(enc)
-    ctx = initial_contexts()
-    write_pred_mode(sink, ctx, mode, MODE_PAL)
-    write_skip_flag(sink, ctx, 0 if residual else 1, 0)
+    state = PayloadState.initial((0,))
+    write_pred_mode(sink, state, mode, MODE_PAL)
+    write_skip_flag(sink, state, 0 if residual else 1, 0)
     if residual:
         res = [[0] * 4 for _ in range(4)]
         res[0][0] = residual
-        write_residual_block(sink, ctx, res, [(0, 0)], mode, 0)
+        write_residual_block(sink, state, mode, [(0, 0)], res)
     return enc, sink
 
 

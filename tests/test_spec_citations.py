@@ -133,3 +133,93 @@ def test_error_codes_match_spec_table_10() -> None:
         f"raised but not in Table 10: {sorted(raised - in_spec)}; "
         f"in Table 10 but never raised: {sorted(in_spec - raised)}"
     )
+
+
+# --- SPEC's names spelled the same in the reference (SPEC §1.2) ----------------
+
+#: Notation of SPEC §1.3 and the descriptors of §1.5: not names of the format.
+NOTATION = {"Min", "Max", "Clip3", "Abs", "Ceil4", "ae", "at", "f", "u", "b"}
+#: Names of other documents that SPEC mentions for comparison.
+FOREIGN = {"coeff_abs_level_remaining"}
+#: Sample arrays that SPEC writes as functions of the position: N(x, y), sample(x, y).
+ARRAYS = {"N", "sample", "residual"}
+
+
+def spec_names(first: int, last: int) -> tuple[set[str], set[str], set[str]]:
+    """(names, processes, structures) written in SPEC §first-§last: every
+    identifier in a backtick span or an indented code block; those written as a
+    call, name(...); and the syntax structures, written name(...) { in a syntax table."""
+    text = spec_text()
+    start = re.search(rf"^## {first} ", text, flags=re.MULTILINE)
+    end = re.search(rf"^## {last + 1} ", text, flags=re.MULTILINE)
+    assert start and end
+    body = text[start.start(): end.start()]
+    snippets = re.findall(r"`([^`\n]+)`", body) + re.findall(r"^    (\S.*)$", body, flags=re.MULTILINE)
+    names, processes, structures = set(), set(), set()
+    for snippet in snippets:
+        names |= set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", snippet))
+        processes |= set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\(", snippet))
+        structures |= set(re.findall(r"^([a-z_]+)\([^)]*\)\s*\{$", snippet.strip()))
+    error_codes = set(ERROR_TABLE_ROW.findall(text[text.index("Table 10"):]))
+    names -= NOTATION | FOREIGN | error_codes
+    processes -= NOTATION | FOREIGN
+    return names, processes, structures
+
+
+def snake(name: str) -> str:
+    """H.265's CamelCase process names as the code spells them: PutBit -> put_bit."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def reference_identifiers() -> tuple[set[str], set[str]]:
+    """(every NAME token, every function or method name) of reference/*.py."""
+    import ast
+
+    tokens: set[str] = set()
+    functions: set[str] = set()
+    for path in sorted(ROOT.glob("reference/*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                tokens.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                tokens.add(node.attr)
+            elif isinstance(node, ast.arg):
+                tokens.add(node.arg)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                functions.add(node.name)
+            elif isinstance(node, ast.alias):
+                tokens.add(node.asname or node.name)
+    return tokens | functions, functions
+
+
+def test_spec_names_are_found() -> None:
+    names, processes, structures = spec_names(5, 7)
+    # guards the extraction: if it stopped matching, the next tests would pass vacuously
+    assert {"StatCoeff", "PaletteOrder", "ivlCurrRange", "valMps", "NumSig"} <= names
+    assert {"derive_mpm", "base_level", "PutBit"} <= processes
+    assert {"payload", "tile", "block", "residual_block"} == structures
+
+
+def test_spec_variables_and_elements_are_spelled_the_same_in_reference() -> None:
+    names, processes, _ = spec_names(5, 7)
+    tokens, _ = reference_identifiers()
+    words = {n for n in names - processes if "_" in n or re.search(r"[A-Z]", n) and re.search(r"[a-z]", n)}
+    constants = {n for n in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", n) and "_" in n}
+    missing = sorted(n for n in words | constants if n not in tokens)
+    assert not missing, f"SPEC §5-§7 names that reference/ never spells: {missing}"
+
+
+def test_spec_processes_are_functions_of_reference() -> None:
+    _, processes, structures = spec_names(5, 7)
+    _, functions = reference_identifiers()
+    missing = sorted(p for p in processes - structures - ARRAYS
+                     if p not in functions and snake(p) not in functions)
+    assert not missing, f"SPEC §5-§7 processes with no function in reference/: {missing}"
+
+
+def test_each_syntax_structure_has_a_read_and_a_write_function() -> None:
+    _, _, structures = spec_names(5, 7)
+    _, functions = reference_identifiers()
+    missing = sorted(f"{d}_{s}" for s in structures for d in ("read", "write") if f"{d}_{s}" not in functions)
+    assert not missing, f"syntax structures without their reader/writer: {missing}"

@@ -7,6 +7,7 @@ import math
 import random
 import re
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from conftest import decoder_bit_pos
@@ -70,11 +71,11 @@ def test_trans_idx_lps() -> None:
 def test_context_update_flips_mps_only_from_state_0() -> None:
     ctx = ContextModel()
     ctx.update(1)  # LPS at state 0: valMPS flips, state stays 0
-    assert (ctx.state, ctx.mps) == (0, 1)
+    assert (ctx.pStateIdx, ctx.valMps) == (0, 1)
     ctx.update(1)  # now the MPS
-    assert (ctx.state, ctx.mps) == (1, 1)
+    assert (ctx.pStateIdx, ctx.valMps) == (1, 1)
     ctx.update(0)  # LPS at state 1: back to TRANS_IDX_LPS[1] = 0, valMPS kept
-    assert (ctx.state, ctx.mps) == (0, 1)
+    assert (ctx.pStateIdx, ctx.valMps) == (0, 1)
 
 
 # --- SPEC §8.5, Table 5: estimated bit costs ------------------------------------
@@ -160,7 +161,7 @@ def test_terminate_only_payload_hand_worked() -> None:
     assert enc.bits == [1, 1, 1, 1, 1, 1, 1, 0, 1]
     assert enc.payload() == b"\xfe\x80"
     dec = ArithmeticDecoder(b"\xfe\x80", 0, 2)
-    assert dec.offset == 0b111111101  # 509 < 510
+    assert dec.ivlOffset == 0b111111101  # 509 < 510
     assert dec.decode_terminate() == 1  # 509 >= 510 - 2
     assert dec.bit_pos == 9 == len(enc.bits)
 
@@ -176,7 +177,7 @@ def test_one_mps_then_terminate_hand_worked() -> None:
     assert enc.bits == [1, 0, 0, 0, 0, 1, 1, 0, 1]
     assert enc.payload() == b"\x86\x80"
     dec = ArithmeticDecoder(b"\x86\x80", 0, 2)
-    assert dec.offset == 269
+    assert dec.ivlOffset == 269
     assert dec.decode_decision(ContextModel()) == 0  # 269 < 270
     assert dec.decode_terminate() == 1  # 269 >= 268
 
@@ -231,7 +232,7 @@ def test_engine_round_trip(seed: int) -> None:
         assert dec.bit_pos == pos
     assert dec.decode_terminate() == 1
     assert dec.bit_pos == len(enc.bits)
-    assert [(c.state, c.mps) for c in dec_ctx] == [(c.state, c.mps) for c in enc_ctx]
+    assert [(c.pStateIdx, c.valMps) for c in dec_ctx] == [(c.pStateIdx, c.valMps) for c in enc_ctx]
 
 
 def test_engine_reaches_the_most_skewed_state() -> None:
@@ -239,7 +240,7 @@ def test_engine_reaches_the_most_skewed_state() -> None:
     ctx = ContextModel()
     for _ in range(100):
         enc.encode_decision(ctx, 0)
-    assert ctx.state == 62
+    assert ctx.pStateIdx == 62
     enc.encode_decision(ctx, 1)  # an LPS at state 62
     enc.encode_terminate(1)
     payload = enc.payload()
@@ -248,3 +249,128 @@ def test_engine_reaches_the_most_skewed_state() -> None:
     assert [dec.decode_decision(dctx) for _ in range(101)] == [0] * 100 + [1]
     assert dec.decode_terminate() == 1
     assert dec.bit_pos == len(enc.bits)
+
+
+# --- SPEC.md is the source: its numbered tables equal reference/tables.py ------
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "SPEC.md"
+NAME = r"`([A-Z][A-Z0-9_]+)`"
+
+
+def spec_table(number: int) -> str:
+    """The text of SPEC.md's Table ``number``: from its caption to the next caption
+    or heading."""
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    match = re.search(rf"^Table {number} [—-].*$", text, flags=re.MULTILINE)
+    assert match, f"SPEC.md has no Table {number}"
+    end = re.compile(r"^(Table \d+ [—-]|#{1,6} )", flags=re.MULTILINE).search(text, match.end())
+    return text[match.start(): end.start() if end else len(text)]
+
+
+def spec_section(number: str) -> str:
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    match = re.search(rf"^#+ {re.escape(number)} .*$", text, flags=re.MULTILINE)
+    assert match, f"SPEC.md has no section {number}"
+    end = re.compile(r"^#{1,6} ", flags=re.MULTILINE).search(text, match.end())
+    return text[match.start(): end.start() if end else len(text)]
+
+
+def rows(table: str) -> list[list[str]]:
+    """The body rows of a markdown table, cells stripped (header and rule skipped)."""
+    out = []
+    for line in table.splitlines():
+        if line.startswith("|") and not re.fullmatch(r"[|\s:-]+", line):
+            out.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return out[1:]
+
+
+def number(text: str) -> int:
+    """'16', '2^24' -> int."""
+    text = text.strip()
+    if "^" in text:
+        base, exp = text.split("^")
+        return int(base) ** int(exp)
+    return int(text)
+
+
+def code_list(text: str, after: str) -> tuple[int, ...]:
+    """The comma-separated integers of the indented block that follows ``after``."""
+    start = text.index(after)
+    block = re.search(r"\n\n((?:    .*\n)+)", text[start:])
+    assert block, after
+    return tuple(int(v) for v in re.findall(r"\d+", block.group(1)))
+
+
+def assigned(text: str) -> dict[str, int]:
+    """Every "`NAME` = value" (also "`NAME` = `OTHER` = value") stated in ``text``."""
+    found = {}
+    for match in re.finditer(rf"((?:{NAME}\s*=\s*)+)(\d+)\b", text):
+        for name in re.findall(NAME, match.group(1)):
+            found[name] = int(match.group(3))
+    return found
+
+
+def spec_constants() -> dict[str, object]:
+    """Every constant that SPEC.md gives, by name, as parsed from its text."""
+    spec: dict[str, object] = {}
+    for cells in rows(spec_table(1)):
+        name = re.fullmatch(NAME, cells[0]).group(1)  # type: ignore[union-attr]
+        if name == "MAGIC":
+            spec[name] = bytes.fromhex(re.search(r"`([0-9A-F ]+)`", cells[1]).group(1))  # type: ignore[union-attr]
+        else:
+            spec[name] = number(cells[1])
+    for cells in rows(spec_table(2)):
+        for name, value in zip(re.findall(NAME, cells[0]), cells[1].split(",")):
+            spec[name] = number(value)
+    spec["RANGE_TAB_LPS"] = tuple(tuple(int(v) for v in cells[1:]) for cells in rows(spec_table(3)))
+    assert [int(cells[0]) for cells in rows(spec_table(3))] == list(range(64))
+    table4 = spec_table(4)
+    spec["TRANS_IDX_MPS"] = code_list(table4, "`TRANS_IDX_MPS[s]`")
+    spec["TRANS_IDX_LPS"] = code_list(table4, "`TRANS_IDX_LPS[s]`")
+    frac: dict[int, tuple[int, int]] = {}
+    for cells in rows(spec_table(5)):
+        for i in range(0, len(cells), 3):
+            frac[int(cells[i])] = (int(cells[i + 1]), int(cells[i + 2]))
+    spec["FRAC_BITS"] = tuple(frac[s] for s in range(len(frac)))
+    scan_names: dict[int, str] = {}
+    for cells in rows(spec_table(6)):
+        mode = int(cells[0])
+        spec[re.match(NAME, cells[1]).group(1)] = mode  # type: ignore[union-attr]
+        scan_names[mode] = re.fullmatch(NAME, cells[3]).group(1)  # type: ignore[union-attr]
+    spec["FILTER_TAPS"] = {
+        spec[re.fullmatch(NAME, cells[0]).group(1)]: tuple(int(v) for v in cells[1:])  # type: ignore[union-attr]
+        for cells in rows(spec_table(7))
+    }
+    for cells in rows(spec_table(8)):
+        spec[re.fullmatch(NAME, cells[0]).group(1)] = tuple(  # type: ignore[union-attr]
+            (int(x), int(y)) for x, y in re.findall(r"\((\d),(\d)\)", cells[1]))
+    spec["SCAN_FOR_MODE"] = {mode: spec[name] for mode, name in scan_names.items()}
+    for cells in rows(spec_table(9)):
+        spec.update(assigned(cells[0]))
+    for cells in rows(spec_table(11)):
+        spec[re.fullmatch(NAME, cells[0]).group(1)] = number(cells[1])  # type: ignore[union-attr]
+    # constants stated in the text that explains a table
+    for text in (spec_table(6), spec_table(9), spec_section("8.5")):
+        spec.update(assigned(text))
+    return spec
+
+
+def reference_constants() -> dict[str, object]:
+    return {name: getattr(tables, name) for name in dir(tables) if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)}
+
+
+def test_spec_tables_parse() -> None:
+    # guards the parser: a table it stopped reading would otherwise compare as missing
+    spec = spec_constants()
+    assert len(spec["RANGE_TAB_LPS"]) == 64 and len(spec["FRAC_BITS"]) == 64  # type: ignore[arg-type]
+    assert len(spec["TRANS_IDX_LPS"]) == 64 and len(spec["TRANS_IDX_MPS"]) == 64  # type: ignore[arg-type]
+    assert spec["MAGIC"] == b"\x89DFC"
+
+
+def test_every_reference_constant_is_given_by_spec() -> None:
+    assert sorted(reference_constants()) == sorted(spec_constants())
+
+
+@pytest.mark.parametrize("name", sorted(reference_constants()))
+def test_reference_constant_equals_spec(name: str) -> None:
+    assert reference_constants()[name] == spec_constants()[name]

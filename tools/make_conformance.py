@@ -55,6 +55,9 @@ class ElementCounter:
     counts: Counter[str] = field(default_factory=Counter)
     modes: Counter[int] = field(default_factory=Counter)
     max_remaining: int = 0
+    _block: tuple[int, tuple[int, int] | None] = (-1, None)
+    _block_sig_ones = 0
+    _block_levels = 0
 
     def header_field(self, byte_offset: int, name: str, value: object) -> None:
         return None
@@ -63,6 +66,16 @@ class ElementCounter:
                         name: str, value: int) -> None:
         key = name.split("[")[0]
         self.counts[key] += 1
+        if (channel, block) != self._block:
+            self._block, self._block_sig_ones, self._block_levels = (channel, block), 0, 0
+        if key == "sig_flag":
+            self._block_sig_ones += value
+        if key == "gt1_flag":
+            # the block's first gt1_flag: with no coded sig_flag equal to 1 before
+            # it, its one significant residual is at an inferred sig_flag (SPEC §6.7)
+            if self._block_levels == 0 and self._block_sig_ones == 0:
+                self.counts["inferred_sig_flag"] += 1
+            self._block_levels += 1
         if key == "abs_remaining":
             self.max_remaining = max(self.max_remaining, value)
         if key == "pred_mode":
@@ -137,8 +150,14 @@ VALID: tuple[ValidVector, ...] = (
                 ("4.2", "5.2", "6.5", "6.7"), lambda: _real("effnet_lite0-deep-astronaut.npy", 32)),
     ValidVector("leaky_real_32ch", "32 channels of a real Yolo-Fastest-XL leaky-ReLU layer (10x10, negative minimum)",
                 ("4.2", "4.3", "5.3", "5.4"), lambda: _real("yolofastest_xl-deep-kodim06.npy", 32)),
-    ValidVector("tile_1x1", "seven 1x1 channels: one 1x1 block per tile, the last scan position inferred",
-                ("6.1", "6.7"), lambda: relu_like((7, 1, 1), 1)),
+    ValidVector("tile_1x1", "seven 1x1 channels: one 1x1 block per tile; every value is in the palette, "
+                "so every block is skipped", ("6.1", "6.6"), lambda: relu_like((7, 1, 1), 1),
+                check=lambda c, h: c.counts["skipped_blocks"] == 7),
+    ValidVector("tile_1x1_inferred_sig_flag",
+                "twelve 1x1 channels of twelve distinct values: the four outside the palette give "
+                "1x1 blocks that are not skipped, whose only sig_flag is inferred",
+                ("6.1", "6.7", "6.7.1"), lambda: np.arange(1, 13, dtype=np.float32).reshape(12, 1, 1) * 0.5,
+                check=lambda c, h: c.counts["inferred_sig_flag"] >= 4),
     ValidVector("tile_13x13_partial_blocks", "13x13 tiles: last block column and row are 1 sample wide",
                 ("6.1", "6.6"), lambda: relu_like((4, 13, 13), 2)),
     ValidVector("tile_7x5_partial_blocks", "7 wide, 5 high: 3x4, 4x1 and 3x1 partial blocks",

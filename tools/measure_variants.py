@@ -18,8 +18,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from dfc.reference import encoder, syntax
+from dfc.reference import encoder, prediction, state, syntax
 from dfc.reference.cabac import ContextModel
+from dfc.reference.state import PayloadState, Tile
 from dfc.reference.tables import (
     CTX_GT1_FLAG,
     CTX_GT2_FLAG,
@@ -29,6 +30,9 @@ from dfc.reference.tables import (
 )
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
+Samples = list[list[int]]
+#: Contexts of a variant that needs more than the specification's: from here on.
+EXTRA = 100
 
 
 @contextlib.contextmanager
@@ -42,7 +46,12 @@ def _patched(module: object, name: str, value: object) -> Iterator[None]:
 
 
 def _many_contexts() -> list[ContextModel]:
-    return [ContextModel() for _ in range(160)]
+    return [ContextModel() for _ in range(EXTRA + 60)]
+
+
+def _more_contexts() -> contextlib.AbstractContextManager[None]:
+    """Every payload starts with EXTRA + 60 contexts instead of NUM_CONTEXTS."""
+    return _patched(state, "initial_contexts", _many_contexts)
 
 
 @contextlib.contextmanager
@@ -54,18 +63,18 @@ def baseline() -> Iterator[None]:
 def hor_ver_block_edge() -> Iterator[None]:
     """Hor/Ver predict every sample of a row/column from the sample just outside
     the block (H.264 intra style) instead of its immediate neighbour (DPCM)."""
-    from dfc.reference.prediction import predict_sample as original
+    original = prediction.predict_sample
 
-    def predict(mode: int, tile: list[list[int]], x: int, y: int, pal: int) -> int:
+    def predict(mode: int, samples: Samples, x: int, y: int, PalPred: int) -> int:
         if mode == MODE_HOR:
             x0 = (x // 4) * 4 - 1
-            return pal if x0 < 0 else tile[y][x0]
+            return PalPred if x0 < 0 else samples[y][x0]
         if mode == MODE_VER:
             y0 = (y // 4) * 4 - 1
-            return pal if y0 < 0 else tile[y0][x]
-        return original(mode, tile, x, y, pal)
+            return PalPred if y0 < 0 else samples[y0][x]
+        return original(mode, samples, x, y, PalPred)
 
-    with _patched(encoder, "predict_sample", predict):
+    with _patched(prediction, "predict_sample", predict):
         yield
 
 
@@ -73,8 +82,7 @@ def hor_ver_block_edge() -> Iterator[None]:
 def sig_ctx_position() -> Iterator[None]:
     """sig_flag context by position in the block (16 contexts) instead of
     mode and significant left/top neighbours (15 contexts)."""
-    with _patched(encoder, "initial_contexts", _many_contexts), \
-            _patched(syntax, "CTX_SIG_FLAG", 100), \
+    with _more_contexts(), _patched(syntax, "CTX_SIG_FLAG", EXTRA), \
             _patched(syntax, "sig_ctx_inc", lambda mode, sig, x, y: 4 * y + x):
         yield
 
@@ -89,7 +97,7 @@ def sig_ctx_single() -> Iterator[None]:
 @contextlib.contextmanager
 def sig_ctx_neighbours_only() -> Iterator[None]:
     """sig_flag context from the left/top neighbours only (3 contexts, all modes)."""
-    def inc(mode: int, sig: syntax.Block, x: int, y: int) -> int:
+    def inc(mode: int, sig: Samples, x: int, y: int) -> int:
         return int(x > 0 and sig[y][x - 1] != 0) + int(y > 0 and sig[y - 1][x] != 0)
 
     with _patched(syntax, "sig_ctx_inc", inc):
@@ -99,31 +107,31 @@ def sig_ctx_neighbours_only() -> Iterator[None]:
 @contextlib.contextmanager
 def rem_mode_context() -> Iterator[None]:
     """rem_mode's two bins context-coded (3 contexts) instead of bypass."""
-    def write_pred_mode(enc: syntax.BinSink, ctx: list[ContextModel], mode: int, mpm: int) -> None:
-        if mode == mpm:
+    def write_pred_mode(enc: syntax.BinSink, st: PayloadState, mode: int, MpmMode: int) -> None:
+        ctx = st.contexts
+        if mode == MpmMode:
             enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
             return
         enc.encode_decision(ctx[CTX_MPM_FLAG], 0)
-        rem = mode if mode < mpm else mode - 1
-        enc.encode_decision(ctx[120], rem >> 1)
-        enc.encode_decision(ctx[121 + (rem >> 1)], rem & 1)
+        rem = mode if mode < MpmMode else mode - 1
+        enc.encode_decision(ctx[EXTRA], rem >> 1)
+        enc.encode_decision(ctx[EXTRA + 1 + (rem >> 1)], rem & 1)
 
-    with _patched(encoder, "initial_contexts", _many_contexts), \
-            _patched(encoder, "write_pred_mode", write_pred_mode):
+    with _more_contexts(), _patched(syntax, "write_pred_mode", write_pred_mode):
         yield
 
 
 @contextlib.contextmanager
 def palette_idx_bypass() -> Iterator[None]:
     """palette_idx bins bypass-coded instead of one context per bin."""
-    def write_palette_idx(enc: syntax.BinSink, ctx: list[ContextModel], j: int, size: int) -> None:
-        for i in range(size - 1):
-            b = 1 if j > i else 0
+    def write_palette_idx(enc: syntax.BinSink, st: PayloadState, palette_idx: int) -> None:
+        for i in range(len(st.PaletteOrder) - 1):
+            b = 1 if palette_idx > i else 0
             enc.encode_bypass(b)
             if b == 0:
                 return
 
-    with _patched(encoder, "write_palette_idx", write_palette_idx):
+    with _patched(syntax, "write_palette_idx", write_palette_idx):
         yield
 
 
@@ -132,27 +140,27 @@ def skip_ctx_single() -> Iterator[None]:
     """One context for skip_flag instead of three chosen by the neighbours."""
     original = syntax.write_skip_flag
 
-    def write_skip_flag(enc: syntax.BinSink, ctx: list[ContextModel], flag: int, inc: int) -> None:
-        original(enc, ctx, flag, 0)
+    def write_skip_flag(enc: syntax.BinSink, st: PayloadState, flag: int, ctxInc: int) -> None:
+        original(enc, st, flag, 0)
 
-    with _patched(encoder, "write_skip_flag", write_skip_flag):
+    with _patched(syntax, "write_skip_flag", write_skip_flag):
         yield
 
 
 @contextlib.contextmanager
 def rice_reset_per_block() -> Iterator[None]:
-    """HEVC version 1 Rice adaptation: cRiceParam starts at 0 in every block
+    """HEVC version 1 Rice adaptation: Rice starts at 0 in every block
     (no StatCoeff carried from block to block)."""
-    with _patched(syntax, "initial_rice_param", lambda stat: 0), \
-            _patched(syntax, "update_stat_coeff", lambda stat, rem: 0):
+    with _patched(syntax, "initial_rice", lambda StatCoeff: 0), \
+            _patched(syntax, "update_stat_coeff", lambda StatCoeff, remaining: 0):
         yield
 
 
 @contextlib.contextmanager
 def sign_bypass() -> Iterator[None]:
     """sign_flag bypass-coded (as in HEVC) instead of one context per mode."""
-    def write_sign_flag(enc: syntax.BinSink, ctx: list[ContextModel], mode: int, sign: int) -> None:
-        enc.encode_bypass(sign)
+    def write_sign_flag(enc: syntax.BinSink, st: PayloadState, mode: int, sign_flag: int) -> None:
+        enc.encode_bypass(sign_flag)
 
     with _patched(syntax, "write_sign_flag", write_sign_flag):
         yield
@@ -163,39 +171,37 @@ def gt1_ctx_by_mode() -> Iterator[None]:
     """gt1_flag and gt2_flag contexts split by prediction mode (5 x 4 and 5 x 1)."""
     original = syntax.write_residual_block
 
-    def write_residual_block(enc: syntax.BinSink, ctx: list[ContextModel], res: syntax.Block,
-                             scan: syntax.Scan, mode: int, stat: int) -> int:
-        # Route this block's gt1/gt2 contexts to a per-mode copy kept at 100 + 5 * mode.
-        view = list(ctx)
+    def write_residual_block(enc: syntax.BinSink, st: PayloadState, mode: int,
+                             ScanPos: list[tuple[int, int]], residual: Samples) -> None:
+        # This block's gt1/gt2 contexts are a per-mode set kept at EXTRA + 5 * mode.
+        view = PayloadState(list(st.contexts), st.PaletteOrder, st.PaletteCount, st.StatCoeff)
         for i in range(4):
-            view[CTX_GT1_FLAG + i] = ctx[100 + 5 * mode + i]
-        view[CTX_GT2_FLAG] = ctx[100 + 5 * mode + 4]
-        return original(enc, view, res, scan, mode, stat)
+            view.contexts[CTX_GT1_FLAG + i] = st.contexts[EXTRA + 5 * mode + i]
+        view.contexts[CTX_GT2_FLAG] = st.contexts[EXTRA + 5 * mode + 4]
+        original(enc, view, mode, ScanPos, residual)
+        st.StatCoeff = view.StatCoeff
 
-    with _patched(encoder, "initial_contexts", _many_contexts), \
-            _patched(encoder, "write_residual_block", write_residual_block):
+    with _more_contexts(), _patched(syntax, "write_residual_block", write_residual_block):
         yield
 
 
 @contextlib.contextmanager
 def skip_ctx_by_mode() -> Iterator[None]:
     """skip_flag contexts split by prediction mode (5 x 3)."""
-    original_block = encoder.write_block
+    original_block = syntax.write_block
     mode_now = [0]
 
-    def write_block(sink, ctx, mode, mpm, inc, res, scan, stat):  # type: ignore[no-untyped-def]
+    def write_block(enc: syntax.BinSink, st: PayloadState, tile: Tile, bx: int, by: int,
+                    mode: int) -> None:
         mode_now[0] = mode
-        return original_block(sink, ctx, mode, mpm, inc, res, scan, stat)
+        original_block(enc, st, tile, bx, by, mode)
 
-    original_skip = syntax.write_skip_flag
+    def write_skip_flag(enc: syntax.BinSink, st: PayloadState, flag: int, ctxInc: int) -> None:
+        enc.encode_decision(st.contexts[EXTRA + 3 * mode_now[0] + ctxInc], flag)
 
-    def write_skip_flag(enc: syntax.BinSink, ctx: list[ContextModel], flag: int, inc: int) -> None:
-        enc.encode_decision(ctx[100 + 3 * mode_now[0] + inc], flag)
-
-    del original_skip
-    with _patched(encoder, "initial_contexts", _many_contexts), \
+    with _more_contexts(), _patched(syntax, "write_block", write_block), \
             _patched(encoder, "write_block", write_block), \
-            _patched(encoder, "write_skip_flag", write_skip_flag):
+            _patched(syntax, "write_skip_flag", write_skip_flag):
         yield
 
 
