@@ -28,16 +28,6 @@ from types import ModuleType
 
 from .errors import DecodeError, TruncatedStreamError
 
-# In a source checkout (SPEC.md beside this folder) the subpackages dfc.reference,
-# dfc.fast and dfc.tools live in the top-level folders reference/, fast/ and tools/;
-# look for them there too, so that `python -m dfc` and `python -m pytest` work in
-# the checkout as they do after `pip install .` (which maps the folders itself).
-_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isfile(os.path.join(_checkout, "SPEC.md")) and os.path.isfile(
-    os.path.join(_checkout, "reference", "tables.py")
-):
-    __path__.append(_checkout)
-
 __version__ = "0.1.0"
 FORMAT_VERSION = 1
 
