@@ -27,9 +27,10 @@ import os
 from types import ModuleType
 
 from .errors import DecodeError, TruncatedStreamError
+from .reference.tables import FORMAT_VERSION
 
+# The package version, written here only: pyproject.toml reads this line.
 __version__ = "0.1.0"
-FORMAT_VERSION = 1
 
 #: The modules whose absence means "dfc.fast is not built" (an unbuilt checkout,
 #: an install without a C compiler or with DFC_BUILD_FAST=0).
@@ -88,8 +89,10 @@ def version() -> str:
 
 
 __all__ = [
+    "FORMAT_VERSION",
     "DecodeError",
     "TruncatedStreamError",
+    "__version__",
     "backend",
     "check",
     "decode",

@@ -51,6 +51,15 @@ def load_impl(name: str) -> ModuleType:
     return module
 
 
+def pytest_report_header() -> str:
+    """Which dfc the run tests (a checkout or an installed copy) and its backend."""
+    try:
+        import dfc
+    except ImportError as exc:  # reported again, as an error, by every test module
+        return f"dfc cannot be imported: {exc}"
+    return f"dfc {dfc.version()} from {Path(dfc.__file__).parent}"
+
+
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)
 def impl(request: pytest.FixtureRequest) -> ModuleType:
     """The implementation under test: dfc.reference or dfc.fast (same API).
