@@ -235,7 +235,7 @@ def _load_luma(spec: str) -> tuple[str, npt.NDArray[np.uint8]]:
     except ExtractError as exc:
         raise AnalyzeError(str(exc)) from exc
     try:
-        from PIL import Image  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from PIL import Image
     except ImportError as exc:
         raise AnalyzeError("--image needs Pillow; pip install Pillow") from exc
     try:
@@ -336,11 +336,11 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
     ``each``, fig2-<tensor>.png for each tensor at one pixel per value.
     Returns the paths written."""
     try:
-        import matplotlib  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import matplotlib
     except ImportError as exc:
         raise AnalyzeError("--plots needs matplotlib; pip install matplotlib (or 'dfc[compare]')") from exc
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    import matplotlib.pyplot as plt
 
 
     directory.mkdir(parents=True, exist_ok=True)

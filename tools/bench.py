@@ -98,7 +98,7 @@ def bench_dfc(name: str, impl: object, x: npt.NDArray[np.float32], bits: int, re
 
 def bench_png(x: npt.NDArray[np.float32], bits: int, repeat: int, shape: tuple[int, ...]) -> Row | None:
     try:
-        from PIL import Image  # type: ignore[import-untyped, unused-ignore]
+        from PIL import Image
     except ImportError:
         return None
     q, _, _ = quantize(x, bits)
