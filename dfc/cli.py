@@ -16,10 +16,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 

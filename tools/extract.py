@@ -566,7 +566,7 @@ def list_layers(model: LoadedModel, size: tuple[int, int], image: ImageSource | 
     aliases = {t: a for a, t in (model.builtin.depths.items() if model.builtin else [])}
     print(f"{model.name} ({model.model_file}), input {model.channels} x {size[0]} x {size[1]}")
     print(f"{'tensor':<28} {'activation':<18} {'node':<34} {'C x H x W':<16} alias")
-    for (name, kind, node), shape in zip(candidates, shapes):
+    for (name, kind, node), shape in zip(candidates, shapes, strict=True):
         dims = " x ".join(str(d) for d in shape[1:]) if len(shape) == 4 and shape[0] == 1 else str(list(shape))
         print(f"{name:<28} {kind:<18} {node.op_type + ' ' + node.name:<34} {dims:<16} {aliases.get(name, '')}")
     return 0
@@ -649,7 +649,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for image in images:
             x, image_desc = _load_image(image, model.channels, size, bgr, mean, std)
             image_sha = sha256_file(image.path)
-            results = dict(zip(tensors, _run(session, model, x, tensors)))
+            results = dict(zip(tensors, _run(session, model, x, tensors), strict=True))
             for tensor, depth in layers:
                 arr = _as_chw(tensor, results[tensor])
                 source_shape = list(arr.shape)
