@@ -77,7 +77,16 @@ class OptionalBuildExt(build_ext):
         super().build_extension(ext)
 
     def _without_fast(self, reason: str, skipped: bool = False) -> None:
-        self.extensions = []  # nothing for install, bdist_wheel or editable_wheel to collect
+        # A module left in build/lib by an earlier build would be packed into
+        # this wheel: remove it, and leave nothing for install, bdist_wheel or
+        # editable_wheel to collect.
+        inplace, self.inplace = self.inplace, False
+        for ext in self.extensions:
+            stale = self.get_ext_fullpath(ext.name)
+            if os.path.exists(stale):
+                os.remove(stale)
+        self.inplace = inplace
+        self.extensions = []
         what = "not building" if skipped else "could not build"
         print(f"warning: dfc: {what} the compiled backend dfc.fast ({reason}); "
               "installing the pure-Python reference only", file=sys.stderr, flush=True)
