@@ -8,41 +8,66 @@
 
 ``dfc.encode``/``dfc.decode`` use the compiled backend ``dfc.fast`` when it is built,
 else the pure-Python ``dfc.reference``; both produce identical bytes and outputs.
-Set ``DFC_PUREPYTHON=1`` to force the reference. ``dfc.backend`` names the one in use.
+``dfc.backend`` names the one in use. Two environment variables, read at import:
+
+* ``DFC_PUREPYTHON=1`` chooses the reference even when ``dfc.fast`` is built;
+* ``DFC_REQUIRE_FAST=1`` makes ``import dfc`` raise ImportError when ``dfc.fast``
+  is not built (whatever ``DFC_PUREPYTHON`` chooses), so that a failed build
+  cannot pass unnoticed as a quiet fallback (CI sets it).
+
+Only an *absent* compiled module falls back to the reference. Any other error
+while importing ``dfc.fast`` (a check inside the extension that fails, a missing
+dependency of it) propagates: a broken build is never hidden.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
 from .errors import DecodeError, TruncatedStreamError
+from .reference.tables import FORMAT_VERSION
 
-# In a source checkout (SPEC.md beside this folder) the subpackages dfc.reference,
-# dfc.fast and dfc.tools live in the top-level folders reference/, fast/ and tools/;
-# look for them there too, so that `python -m dfc` and `python -m pytest` work in
-# the checkout as they do after `pip install .` (which maps the folders itself).
-_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isfile(os.path.join(_checkout, "SPEC.md")) and os.path.isfile(
-    os.path.join(_checkout, "reference", "tables.py")
-):
-    __path__.append(_checkout)
-
+# The package version, written here only: pyproject.toml reads this line.
 __version__ = "0.1.0"
-FORMAT_VERSION = 1
+
+#: The modules whose absence means "dfc.fast is not built" (an unbuilt checkout,
+#: an install without a C compiler or with DFC_BUILD_FAST=0).
+_FAST_MODULES = ("dfc.fast", "dfc.fast._codec")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def _import_fast() -> tuple[ModuleType | None, str]:
+    """``(dfc.fast, "")``, or ``(None, why)`` when the compiled module is absent.
+
+    Every other ImportError propagates, including a ModuleNotFoundError for a
+    module that the extension itself imports.
+    """
+    try:
+        return importlib.import_module("dfc.fast"), ""
+    except ModuleNotFoundError as exc:
+        if exc.name not in _FAST_MODULES:
+            raise
+        return None, str(exc)
 
 
 def _select_backend() -> tuple[str, ModuleType]:
-    if os.environ.get("DFC_PUREPYTHON", "") not in ("", "0"):
-        from . import reference
-
-        return "reference", reference
-    try:
-        from . import fast
-    except ImportError:
-        from . import reference
-
-        return "reference", reference
+    pure, require = _flag("DFC_PUREPYTHON"), _flag("DFC_REQUIRE_FAST")
+    fast: ModuleType | None = None
+    if require or not pure:
+        fast, why = _import_fast()
+        if fast is None and require:
+            raise ImportError(
+                f"DFC_REQUIRE_FAST=1 but the compiled backend dfc.fast is not built ({why}); "
+                "install with a C compiler ('pip install .'), or in a checkout run "
+                "'python setup.py build_ext --inplace'"
+            )
+    if pure or fast is None:
+        return "reference", importlib.import_module("dfc.reference")
     return "fast", fast
 
 
@@ -64,8 +89,10 @@ def version() -> str:
 
 
 __all__ = [
+    "FORMAT_VERSION",
     "DecodeError",
     "TruncatedStreamError",
+    "__version__",
     "backend",
     "check",
     "decode",

@@ -16,10 +16,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -40,14 +41,14 @@ def _backend(name: str | None) -> ModuleType:
         from dfc import reference
 
         return reference
-    if name == "fast":
-        try:
-            from dfc import fast
-        except ImportError as exc:
-            raise CliError(f"the fast backend is not built ({exc}); reinstall with 'pip install .'") from exc
-        return fast
     import dfc
 
+    if name == "fast":
+        fast, why = dfc._import_fast()
+        if fast is None:
+            raise CliError(f"the fast backend is not built ({why}); reinstall with 'pip install .' "
+                           "(needs a C compiler)")
+        return fast
     return dfc
 
 

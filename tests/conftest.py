@@ -33,20 +33,31 @@ API = ("encode", "decode", "decode_stream")
 
 
 def load_impl(name: str) -> ModuleType:
-    """Import ``dfc.<name>``; skip (or fail under DFC_REQUIRE_FAST=1) when the
-    compiled backend is missing."""
-    try:
+    """Import ``dfc.<name>``. When the compiled backend is not built, skip (or fail
+    under DFC_REQUIRE_FAST=1); any other import error fails the test, as it makes
+    ``import dfc`` fail (a broken build is never skipped)."""
+    if name == "fast":
+        import dfc
+
+        module, why = dfc._import_fast()
+        if module is None:
+            if os.environ.get("DFC_REQUIRE_FAST", "") not in ("", "0"):
+                pytest.fail(f"DFC_REQUIRE_FAST=1 but dfc.fast is not built: {why}", pytrace=False)
+            pytest.skip("dfc.fast not built")
+    else:
         module = importlib.import_module(f"dfc.{name}")
-        missing = [attr for attr in API if not hasattr(module, attr)]
-        if missing:  # e.g. an empty fast/ folder imported as a namespace package
-            raise ImportError(f"dfc.{name} has no {', '.join(missing)}")
-    except ImportError as exc:
-        if name != "fast":
-            raise
-        if os.environ.get("DFC_REQUIRE_FAST", "") == "1":
-            pytest.fail(f"DFC_REQUIRE_FAST=1 but dfc.fast cannot be imported: {exc}", pytrace=False)
-        pytest.skip("dfc.fast not built")
+    missing = [attr for attr in API if not hasattr(module, attr)]
+    assert not missing, f"dfc.{name} has no {', '.join(missing)}"
     return module
+
+
+def pytest_report_header() -> str:
+    """Which dfc the run tests (a checkout or an installed copy) and its backend."""
+    try:
+        import dfc
+    except ImportError as exc:  # reported again, as an error, by every test module
+        return f"dfc cannot be imported: {exc}"
+    return f"dfc {dfc.version()} from {Path(dfc.__file__).parent}"
 
 
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)

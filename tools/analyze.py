@@ -235,7 +235,7 @@ def _load_luma(spec: str) -> tuple[str, npt.NDArray[np.uint8]]:
     except ExtractError as exc:
         raise AnalyzeError(str(exc)) from exc
     try:
-        from PIL import Image  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from PIL import Image
     except ImportError as exc:
         raise AnalyzeError("--image needs Pillow; pip install Pillow") from exc
     try:
@@ -336,11 +336,11 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
     ``each``, fig2-<tensor>.png for each tensor at one pixel per value.
     Returns the paths written."""
     try:
-        import matplotlib  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import matplotlib
     except ImportError as exc:
         raise AnalyzeError("--plots needs matplotlib; pip install matplotlib (or 'dfc[compare]')") from exc
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    import matplotlib.pyplot as plt
 
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -368,7 +368,7 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
         cols = min(3, len(panels))
         rows_n = -(-len(panels) // cols)
         fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.4 * rows_n), squeeze=False)
-        for ax, (title, members, top) in zip(axes.ravel(), panels):
+        for ax, (title, members, top) in zip(axes.ravel(), panels, strict=False):  # spare axes off below
             for a in members:
                 counts = np.bincount(a.values.ravel(), minlength=top + 1)
                 label = a.name if a.kind == "image" else str(a.meta.get("depth") or a.meta.get("layer") or a.name)
@@ -390,7 +390,7 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
             cols = min(3, len(mats))
             rows_n = -(-len(mats) // cols)
             fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n), squeeze=False)
-            for ax, (a, mat) in zip(axes.ravel(), mats):
+            for ax, (a, mat) in zip(axes.ravel(), mats, strict=False):  # spare axes off below
                 ax.imshow(mat, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
                 ax.set_title(f"{a.name}\n{_shape(a.shape)} -> {mat.shape[0]}x{mat.shape[1]}", fontsize=8)
                 ax.axis("off")
@@ -467,7 +467,7 @@ def run(args: argparse.Namespace) -> int:
         for path in write_plots(args.plots, images, tensors, args.bits, args.tile_images):
             print(f"wrote {path}")
     if args.json is not None:
-    
+
         report = {"bits": args.bits, "threshold": args.threshold,
                   "neighbours": "same tile only (SPEC §4.4 feature matrix); outside the tile is never similar",
                   "rows": [a.to_json() for a in images + tensors]}

@@ -29,9 +29,11 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -81,10 +83,10 @@ def traced_peak(fn: Callable[[], object]) -> int:
     return peak
 
 
-def bench_dfc(name: str, impl: object, x: npt.NDArray[np.float32], bits: int, repeat: int,
+def bench_dfc(name: str, impl: ModuleType, x: npt.NDArray[np.float32], bits: int, repeat: int,
               total_values: int, shape: tuple[int, ...], note: str, memory: bool) -> Row:
-    encode: Callable[[object, int], bytes] = getattr(impl, "encode")
-    decode: Callable[[bytes], npt.NDArray[np.float32]] = getattr(impl, "decode")
+    encode: Callable[[object, int], bytes] = impl.encode
+    decode: Callable[[bytes], npt.NDArray[np.float32]] = impl.decode
     stream = encode(x, bits)
     enc = median_time(lambda: encode(x, bits), repeat)
     dec = median_time(lambda: decode(stream), repeat)
@@ -98,7 +100,7 @@ def bench_dfc(name: str, impl: object, x: npt.NDArray[np.float32], bits: int, re
 
 def bench_png(x: npt.NDArray[np.float32], bits: int, repeat: int, shape: tuple[int, ...]) -> Row | None:
     try:
-        from PIL import Image  # type: ignore[import-untyped, unused-ignore]
+        from PIL import Image
     except ImportError:
         return None
     q, _, _ = quantize(x, bits)

@@ -118,7 +118,7 @@ class Progress:
         self._bar: Any = None
         if self.enabled:
             try:
-                from tqdm import tqdm  # type: ignore[import-not-found,import-untyped,unused-ignore]
+                from tqdm import tqdm
 
                 self._bar = tqdm(total=total, file=sys.stderr, unit="run", leave=False)
             except ImportError:
@@ -258,11 +258,11 @@ def _table(tensors: list[Tensor], peers: list[Any], merit: dict[str, Any], dfc_b
 
 def _plot(merit: dict[str, Any], peers: list[Any], bits: int) -> bytes:
     try:
-        import matplotlib  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import matplotlib
     except ImportError as exc:
         raise CompareError("--plot needs matplotlib; pip install matplotlib (or 'dfc[compare]')") from exc
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    import matplotlib.pyplot as plt
 
     groups = list(merit["groups"])
     n = max(1, len(peers))

@@ -61,6 +61,13 @@ def _expected(folder: Path, entry: dict[str, Any]) -> tuple[npt.NDArray[np.uint1
     return ints, floats
 
 
+def _verdict(ok_integers: bool, ok_floats: bool, bad: str = "DIFFER") -> str:
+    """'ok', or which of the two outputs is wrong."""
+    if ok_integers and ok_floats:
+        return "ok"
+    return f"integers {'ok' if ok_integers else bad}, floats {'ok' if ok_floats else bad}"
+
+
 def check_backend(folder: Path, impl: ModuleType) -> list[tuple[str, bool, str]]:
     """Run every vector through a dfc backend module; (name, passed, detail)."""
     from dfc.errors import DecodeError
@@ -77,8 +84,7 @@ def check_backend(folder: Path, impl: ModuleType) -> list[tuple[str, bool, str]]
             continue
         ok_i = np.array_equal(got.integers, ints)
         ok_f = np.array_equal(got.floats().view(np.uint32), floats.view(np.uint32))
-        detail = "ok" if ok_i and ok_f else f"integers {'ok' if ok_i else 'DIFFER'}, floats {'ok' if ok_f else 'DIFFER'}"
-        results.append((entry["name"], ok_i and ok_f, detail))
+        results.append((entry["name"], ok_i and ok_f, _verdict(ok_i, ok_f)))
     for entry in manifest["invalid"]:
         data = (folder / entry["files"]["stream"]["path"]).read_bytes()
         try:
@@ -129,7 +135,8 @@ def check_command(folder: Path, command: str, fmt: str, codes: bool,
             if not valid:
                 said = (proc.stdout + proc.stderr).decode(errors="replace")
                 ok = proc.returncode != 0 and (not codes or entry["expect_error"] in said)
-                results.append((entry["name"], ok, f"exit {proc.returncode}; expected failure with {entry['expect_error']}"))
+                expected = f"expected failure with {entry['expect_error']}"
+                results.append((entry["name"], ok, f"exit {proc.returncode}; {expected}"))
                 continue
             if proc.returncode != 0:
                 results.append((entry["name"], False, f"exit {proc.returncode}: "
@@ -141,8 +148,7 @@ def check_command(folder: Path, command: str, fmt: str, codes: bool,
             ok_i = got_i is not None and np.array_equal(got_i, ints)
             ok_f = got_f is not None and np.array_equal(np.asarray(got_f, np.float32).view(np.uint32),
                                                         floats.view(np.uint32))
-            detail = "ok" if ok_i and ok_f else f"integers {'ok' if ok_i else 'DIFFER/missing'}, floats {'ok' if ok_f else 'DIFFER/missing'}"
-            results.append((entry["name"], ok_i and ok_f, detail))
+            results.append((entry["name"], ok_i and ok_f, _verdict(ok_i, ok_f, "DIFFER/missing")))
     return results
 
 

@@ -228,7 +228,7 @@ def _load_image(image: ImageSource, channels: int, size: tuple[int, int], bgr: b
                 mean: Sequence[float], std: Sequence[float]) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
     """The network input (1, channels, H, W) float32 and a description of it."""
     try:
-        from PIL import Image  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from PIL import Image
     except ImportError as exc:
         raise ExtractError(f"Pillow is not installed; {INSTALL_HINT}") from exc
     try:
@@ -270,7 +270,7 @@ class _Graph:
     """Producers, consumers and constant values of an ONNX graph."""
 
     def __init__(self, model: Any) -> None:
-        from onnx import numpy_helper  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from onnx import numpy_helper
 
         self.graph = model.graph
         self.producer: dict[str, Any] = {}
@@ -303,7 +303,7 @@ class _Graph:
 
 
 def _attr(node: Any, name: str, default: Any = None) -> Any:
-    from onnx import helper  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from onnx import helper
 
     for a in node.attribute:
         if a.name == name:
@@ -431,7 +431,7 @@ class LoadedModel:
 
 def _load_model(spec: str) -> LoadedModel:
     try:
-        import onnx  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import onnx
     except ImportError as exc:
         raise ExtractError(f"the onnx package is not installed; {INSTALL_HINT}") from exc
     builtin = BUILTIN_MODELS.get(spec)
@@ -479,8 +479,8 @@ def _input_size(model: LoadedModel, size: list[int] | None) -> tuple[int, int]:
 
 def _session(model: LoadedModel, tensors: Sequence[str]) -> Any:
     try:
-        import onnx  # type: ignore[import-not-found,import-untyped,unused-ignore]
-        import onnxruntime as ort  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import onnx
+        import onnxruntime as ort
     except ImportError as exc:
         raise ExtractError(f"onnxruntime is not installed; {INSTALL_HINT}") from exc
     graph = model.onnx_model.graph
@@ -566,7 +566,7 @@ def list_layers(model: LoadedModel, size: tuple[int, int], image: ImageSource | 
     aliases = {t: a for a, t in (model.builtin.depths.items() if model.builtin else [])}
     print(f"{model.name} ({model.model_file}), input {model.channels} x {size[0]} x {size[1]}")
     print(f"{'tensor':<28} {'activation':<18} {'node':<34} {'C x H x W':<16} alias")
-    for (name, kind, node), shape in zip(candidates, shapes):
+    for (name, kind, node), shape in zip(candidates, shapes, strict=True):
         dims = " x ".join(str(d) for d in shape[1:]) if len(shape) == 4 and shape[0] == 1 else str(list(shape))
         print(f"{name:<28} {kind:<18} {node.op_type + ' ' + node.name:<34} {dims:<16} {aliases.get(name, '')}")
     return 0
@@ -649,7 +649,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for image in images:
             x, image_desc = _load_image(image, model.channels, size, bgr, mean, std)
             image_sha = sha256_file(image.path)
-            results = dict(zip(tensors, _run(session, model, x, tensors)))
+            results = dict(zip(tensors, _run(session, model, x, tensors), strict=True))
             for tensor, depth in layers:
                 arr = _as_chw(tensor, results[tensor])
                 source_shape = list(arr.shape)

@@ -588,14 +588,14 @@ class PNGPeer(Peer):
 
     def available(self) -> str | None:
         try:
-            import PIL.Image  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+            import PIL.Image  # noqa: F401
         except ImportError:
             return f"Pillow is not installed; {PILLOW_HINT}"
         return None
 
     def version(self) -> str:
-        import PIL  # type: ignore[import-not-found,unused-ignore]
-        from PIL import features  # type: ignore[import-not-found,unused-ignore]
+        import PIL
+        from PIL import features
 
         zlib_ng = features.version("zlib_ng") if "zlib_ng" in features.features else None
         z = f"zlib-ng {zlib_ng}" if zlib_ng else f"zlib {features.version('zlib')}"
@@ -611,7 +611,7 @@ class PNGPeer(Peer):
         )
 
     def _encode(self, matrix: npt.NDArray[Any]) -> bytes:
-        from PIL import Image  # type: ignore[import-not-found,unused-ignore]
+        from PIL import Image
 
         buf = io.BytesIO()
         Image.fromarray(matrix).save(buf, format="PNG", compress_level=self.COMPRESS_LEVEL)
@@ -640,7 +640,7 @@ class PNGPeer(Peer):
     def _decode(
         self, codestream: bytes, shape: tuple[int, int], dtype: np.dtype[Any]
     ) -> npt.NDArray[Any]:
-        from PIL import Image  # type: ignore[import-not-found,unused-ignore]
+        from PIL import Image
 
         h, w = shape
         depth = 8 if dtype == np.uint8 else 16
@@ -671,7 +671,7 @@ class _ImagecodecsPeer(Peer):
 
     def available(self) -> str | None:
         try:
-            import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+            import imagecodecs
         except ImportError:
             return f"imagecodecs is not installed; {PIP_HINT}"
         codec = getattr(imagecodecs, self.codec_attr, None)
@@ -683,7 +683,7 @@ class _ImagecodecsPeer(Peer):
         return None
 
     def version(self) -> str:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         lib = str(getattr(imagecodecs, self.version_func)())
         return f"{lib} (imagecodecs {imagecodecs.__version__})"
@@ -715,7 +715,7 @@ class JPEG2000Peer(_ImagecodecsPeer):
         )
 
     def _encode(self, matrix: npt.NDArray[Any]) -> bytes:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         data = bytes(
             imagecodecs.jpeg2k_encode(
@@ -750,7 +750,7 @@ class JPEG2000Peer(_ImagecodecsPeer):
     def _decode(
         self, codestream: bytes, shape: tuple[int, int], dtype: np.dtype[Any]
     ) -> npt.NDArray[Any]:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         return np.asarray(imagecodecs.jpeg2k_decode(codestream, numthreads=1))
 
@@ -795,14 +795,14 @@ class JPEGLSPeer(_ImagecodecsPeer):
         )
 
     def _encode(self, matrix: npt.NDArray[Any]) -> bytes:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         return _strip_jpeg_app_com(bytes(imagecodecs.jpegls_encode(matrix, level=0)), self.label)
 
     def _decode(
         self, codestream: bytes, shape: tuple[int, int], dtype: np.dtype[Any]
     ) -> npt.NDArray[Any]:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         return np.asarray(imagecodecs.jpegls_decode(codestream))
 
@@ -833,7 +833,7 @@ class JPEGXLPeer(_ImagecodecsPeer):
         )
 
     def _encode(self, matrix: npt.NDArray[Any]) -> bytes:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         data = bytes(
             imagecodecs.jpegxl_encode(
@@ -879,7 +879,7 @@ class JPEGXLPeer(_ImagecodecsPeer):
     def _decode(
         self, codestream: bytes, shape: tuple[int, int], dtype: np.dtype[Any]
     ) -> npt.NDArray[Any]:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         arr = np.asarray(imagecodecs.jpegxl_decode(codestream, numthreads=1))
         if arr.ndim == 3 and arr.shape[2] == 1:
@@ -907,7 +907,7 @@ class WebPPeer(_ImagecodecsPeer):
         )
 
     def _encode(self, matrix: npt.NDArray[Any]) -> bytes:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         rgb = np.ascontiguousarray(np.repeat(matrix[:, :, None], 3, axis=2))
         riff = bytes(imagecodecs.webp_encode(rgb, level=100, lossless=True, method=6))
@@ -928,7 +928,7 @@ class WebPPeer(_ImagecodecsPeer):
     def _decode(
         self, codestream: bytes, shape: tuple[int, int], dtype: np.dtype[Any]
     ) -> npt.NDArray[Any]:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import imagecodecs
 
         n = len(codestream)
         pad = b"\x00" if n & 1 else b""
