@@ -84,7 +84,7 @@ def encode(tensor: object, bits: int = 8) -> bytes:
     tiles: list[Samples] = [q[c].tolist() for c in range(channels)]
 
     uniques, freq = np.unique(q, return_counts=True)  # SPEC §8.2
-    counts = Counter({int(v): int(n) for v, n in zip(uniques, freq)})
+    counts = Counter({int(v): int(n) for v, n in zip(uniques, freq, strict=True)})
     palette = tuple(initial_palette_order(select_palette(counts), tiles[0]))
 
     enc = ArithmeticEncoder()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .state import PayloadState, Samples
 from .tables import MAX_PALETTE_SIZE

@@ -15,8 +15,8 @@ Fields are spelled as SPEC.md spells the variables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .cabac import ContextModel, copy_contexts, initial_contexts
 

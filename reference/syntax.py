@@ -15,7 +15,8 @@ The state the functions share lives in two objects (dfc.reference.state):
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from dfc.errors import DecodeError
 

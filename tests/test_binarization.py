@@ -471,7 +471,7 @@ def residual_blocks(draw: st.DrawFn) -> tuple[list[list[int]], list[tuple[int, i
     values = draw(st.lists(st.integers(-magnitude, magnitude), min_size=len(scan), max_size=len(scan)))
     if not any(values):
         values[-1] = magnitude
-    return block(dict(zip(scan, values))), scan, mode, draw(st.integers(0, 16))
+    return block(dict(zip(scan, values, strict=True))), scan, mode, draw(st.integers(0, 16))
 
 
 @settings(max_examples=200, deadline=None, database=None)

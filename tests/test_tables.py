@@ -221,7 +221,7 @@ def test_engine_round_trip(seed: int) -> None:
 
     dec = ArithmeticDecoder(payload, 0, len(payload))
     dec_ctx = [ContextModel() for _ in range(6)]
-    for (kind, c, b), pos in zip(ops, expected_pos):
+    for (kind, c, b), pos in zip(ops, expected_pos, strict=True):
         if kind == "decision":
             got = dec.decode_decision(dec_ctx[c])
         elif kind == "bypass":
@@ -310,17 +310,24 @@ def assigned(text: str) -> dict[str, int]:
     return found
 
 
+def name_in(cell: str) -> str:
+    """The `NAME` a table cell starts with."""
+    match = re.match(NAME, cell)
+    assert match, cell
+    return match.group(1)
+
+
 def spec_constants() -> dict[str, object]:
     """Every constant that SPEC.md gives, by name, as parsed from its text."""
     spec: dict[str, object] = {}
     for cells in rows(spec_table(1)):
-        name = re.fullmatch(NAME, cells[0]).group(1)  # type: ignore[union-attr]
+        name = name_in(cells[0])
         if name == "MAGIC":
-            spec[name] = bytes.fromhex(re.search(r"`([0-9A-F ]+)`", cells[1]).group(1))  # type: ignore[union-attr]
+            spec[name] = bytes.fromhex(cells[1].split("`")[1])
         else:
             spec[name] = number(cells[1])
     for cells in rows(spec_table(2)):
-        for name, value in zip(re.findall(NAME, cells[0]), cells[1].split(",")):
+        for name, value in zip(re.findall(NAME, cells[0]), cells[1].split(","), strict=True):
             spec[name] = number(value)
     spec["RANGE_TAB_LPS"] = tuple(tuple(int(v) for v in cells[1:]) for cells in rows(spec_table(3)))
     assert [int(cells[0]) for cells in rows(spec_table(3))] == list(range(64))
@@ -335,20 +342,19 @@ def spec_constants() -> dict[str, object]:
     scan_names: dict[int, str] = {}
     for cells in rows(spec_table(6)):
         mode = int(cells[0])
-        spec[re.match(NAME, cells[1]).group(1)] = mode  # type: ignore[union-attr]
-        scan_names[mode] = re.fullmatch(NAME, cells[3]).group(1)  # type: ignore[union-attr]
+        spec[name_in(cells[1])] = mode
+        scan_names[mode] = name_in(cells[3])
     spec["FILTER_TAPS"] = {
-        spec[re.fullmatch(NAME, cells[0]).group(1)]: tuple(int(v) for v in cells[1:])  # type: ignore[union-attr]
+        spec[name_in(cells[0])]: tuple(int(v) for v in cells[1:])
         for cells in rows(spec_table(7))
     }
     for cells in rows(spec_table(8)):
-        spec[re.fullmatch(NAME, cells[0]).group(1)] = tuple(  # type: ignore[union-attr]
-            (int(x), int(y)) for x, y in re.findall(r"\((\d),(\d)\)", cells[1]))
+        spec[name_in(cells[0])] = tuple((int(x), int(y)) for x, y in re.findall(r"\((\d),(\d)\)", cells[1]))
     spec["SCAN_FOR_MODE"] = {mode: spec[name] for mode, name in scan_names.items()}
     for cells in rows(spec_table(9)):
         spec.update(assigned(cells[0]))
     for cells in rows(spec_table(11)):
-        spec[re.fullmatch(NAME, cells[0]).group(1)] = number(cells[1])  # type: ignore[union-attr]
+        spec[name_in(cells[0])] = number(cells[1])
     # constants stated in the text that explains a table
     for text in (spec_table(6), spec_table(9), spec_section("8.5")):
         spec.update(assigned(text))
@@ -362,8 +368,9 @@ def reference_constants() -> dict[str, object]:
 def test_spec_tables_parse() -> None:
     # guards the parser: a table it stopped reading would otherwise compare as missing
     spec = spec_constants()
-    assert len(spec["RANGE_TAB_LPS"]) == 64 and len(spec["FRAC_BITS"]) == 64  # type: ignore[arg-type]
-    assert len(spec["TRANS_IDX_LPS"]) == 64 and len(spec["TRANS_IDX_MPS"]) == 64  # type: ignore[arg-type]
+    for table in ("RANGE_TAB_LPS", "FRAC_BITS", "TRANS_IDX_LPS", "TRANS_IDX_MPS"):
+        value = spec[table]
+        assert isinstance(value, tuple) and len(value) == 64, table
     assert spec["MAGIC"] == b"\x89DFC"
 
 

@@ -23,9 +23,10 @@ import struct
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -331,9 +332,11 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       lambda: base()[:-1] + bytes([base()[-1] ^ 0x01])),
         InvalidVector("bad_arith_init", "bad_arith_init", "first 9 payload bits give ivlOffset 511", "7.4.1",
                       lambda: _with_payload(base(), lambda p: b"\xff\xff" + p[2:])),
-        InvalidVector("payload_overrun", "payload_overrun", "payload cut short, length and CRC made consistent", "7.4.1",
+        InvalidVector("payload_overrun", "payload_overrun",
+                      "payload cut short, length and CRC made consistent", "7.4.1",
                       lambda: _with_payload(base(), lambda p: p[: len(p) // 2])),
-        InvalidVector("payload_unused_bytes", "payload_unused_bytes", "a byte after the end of the arithmetic code", "5.1",
+        InvalidVector("payload_unused_bytes", "payload_unused_bytes",
+                      "a byte after the end of the arithmetic code", "5.1",
                       lambda: _with_payload(base(), lambda p: p + b"\x00")),
         InvalidVector("nonzero_padding", "nonzero_padding", "an alignment bit after end_of_payload is 1", "5.1",
                       _nonzero_padding),
