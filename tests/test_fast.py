@@ -53,6 +53,35 @@ def test_tables_equal_reference(fast: ModuleType) -> None:
         assert name in copies
 
 
+FAST_DIR = Path(__file__).resolve().parent.parent / "fast"
+
+
+def test_generated_tables_are_up_to_date() -> None:
+    """fast/tables.h and fast/tables.pxi are exactly what the generator makes from
+    reference/tables.py: after changing a table, run python -m dfc.tools.gen_fast_tables."""
+    from dfc.tools import gen_fast_tables
+
+    for name, text in gen_fast_tables.render().items():
+        assert (FAST_DIR / name).read_bytes() == text.encode("utf-8"), (
+            f"fast/{name} is stale: run python -m dfc.tools.gen_fast_tables")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("NUM_MODES", 6),            # rem_mode has 2 bins
+    ("CTX_GT2_FLAG", 29),        # overlaps the gt1_flag contexts
+    ("RICE_PREFIX_LIMIT", 8),    # a Rice code longer than the decoder's look-ahead
+    ("TRANS_IDX_MPS", (64,) * 64),
+    ("RANGE_TAB_LPS", ((200, 200, 200, 200),) * 64),  # an MPS needing two shifts
+])
+def test_table_generator_refuses_tables_the_code_cannot_use(monkeypatch: pytest.MonkeyPatch,
+                                                            name: str, value: object) -> None:
+    from dfc.tools import gen_fast_tables
+
+    monkeypatch.setattr(ref_tables, name, value)
+    with pytest.raises(gen_fast_tables.TableError):
+        gen_fast_tables.render()
+
+
 # --- helpers -------------------------------------------------------------------
 
 def assert_same_decode(fast: ModuleType, stream: bytes) -> str | None:
