@@ -39,19 +39,7 @@ def budget(max_examples: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-# --- (1) constant tables -----------------------------------------------------
-
-def test_tables_equal_reference(fast: ModuleType) -> None:
-    from dfc.fast import _codec
-
-    copies = _codec._tables()
-    for name, value in copies.items():
-        assert value == getattr(ref_tables, name), name
-    # every table of the engine and the syntax is covered
-    for name in ("RANGE_TAB_LPS", "TRANS_IDX_LPS", "TRANS_IDX_MPS", "FRAC_BITS", "BYPASS_BITS",
-                 "FILTER_TAPS", "SCAN_FOR_MODE", "NUM_CONTEXTS", "MAX_REMAINDER_PREFIX"):
-        assert name in copies
-
+# --- (1) constant tables and the mode decision's cost ---------------------------
 
 FAST_DIR = Path(__file__).resolve().parent.parent / "fast"
 
@@ -80,6 +68,68 @@ def test_table_generator_refuses_tables_the_code_cannot_use(monkeypatch: pytest.
     monkeypatch.setattr(ref_tables, name, value)
     with pytest.raises(gen_fast_tables.TableError):
         gen_fast_tables.render()
+
+
+def test_compiled_tables_equal_reference(fast: ModuleType) -> None:
+    """The tables compiled into the extension equal dfc.reference.tables (a build
+    from stale generated files fails here)."""
+    from dfc.fast import _codec
+
+    compiled = _codec._tables()
+    for name, value in compiled.items():
+        assert value == getattr(ref_tables, name), name
+    # every table of the engine and the syntax is covered
+    for name in ("RANGE_TAB_LPS", "TRANS_IDX_LPS", "TRANS_IDX_MPS", "FRAC_BITS", "BYPASS_BITS",
+                 "FILTER_TAPS", "SCAN_FOR_MODE", "NUM_MODES", "MODE_PAL", "MODE_FIL_B",
+                 "CTX_PALETTE_IDX", "CTX_SIGN_FLAG", "NUM_CONTEXTS", "INIT_STATE", "INIT_MPS",
+                 "MAX_GT1_FLAGS", "MAX_RICE_PARAM", "MAX_STAT_COEFF", "RICE_PREFIX_LIMIT",
+                 "MAX_REMAINDER_PREFIX", "MAX_PALETTE_SIZE"):
+        assert name in compiled
+
+
+class ElementLog:
+    """A reference TraceSink that keeps (channel, block, name, value) of each element."""
+
+    def __init__(self) -> None:
+        self.elements: list[tuple[int, tuple[int, int] | None, str, int]] = []
+
+    def header_field(self, byte_offset: int, name: str, value: object) -> None:
+        pass
+
+    def payload_element(self, bit_pos: int, channel: int, block: tuple[int, int] | None,
+                        name: str, value: int) -> None:
+        self.elements.append((channel, block, name, value))
+
+    def end_of_payload(self, bit_pos: int) -> None:
+        pass
+
+    def value(self, block: tuple[int, int] | None, name: str) -> int:
+        return next(v for _, b, n, v in self.elements if b == block and n == name)
+
+
+def test_mode_costs_pick_the_encoders_mode(fast: ModuleType, small_real_tensor: Path) -> None:
+    """_mode_costs gives NUM_MODES non-negative costs, and the least (ties to the
+    lower mode) is the mode the encoder codes: block (0, 0) of real channels, each
+    coded alone, so that it starts from the initial contexts and StatCoeff 0."""
+    from dfc.fast import _codec
+
+    x = np.load(small_real_tensor)
+    initial = bytes([(ref_tables.INIT_STATE << 1) | ref_tables.INIT_MPS] * ref_tables.NUM_CONTEXTS)
+    chosen = set()
+    for c in range(x.shape[0]):
+        channel = np.ascontiguousarray(x[c:c + 1])
+        stream = fast.encode(channel, 8)
+        log = ElementLog()
+        header = dfc.reference.decode_stream(stream, trace=log).header
+        tile = quantize(channel, 8)[0][0].astype(np.uint16)
+        pal = header.palette[log.value(None, "palette_idx")]
+        costs = _codec._mode_costs(tile, 0, 0, pal, ref_tables.MODE_PAL, 0, initial, 0)
+        assert len(costs) == ref_tables.NUM_MODES
+        assert all(isinstance(cost, int) and cost >= 0 for cost in costs), costs
+        mode = log.value((0, 0), "pred_mode")
+        assert costs.index(min(costs)) == mode, (c, costs, mode)
+        chosen.add(mode)
+    assert len(chosen) >= 3, chosen  # the check is not one mode winning everywhere
 
 
 # --- helpers -------------------------------------------------------------------
