@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -449,11 +449,33 @@ def test_threads_give_serial_results(fast: ModuleType) -> None:
                 np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
-def test_releases_the_gil(fast: ModuleType) -> None:
-    """While one thread encodes a large tensor, another thread keeps running."""
+@pytest.mark.parametrize("entry", ["_encode_payload", "_decode_payload", "_dequantize",
+                                   "encode", "decode"])
+def test_releases_the_gil(fast: ModuleType, entry: str) -> None:
+    """The per-sample work runs without the GIL: while the main thread is inside a
+    call, a second thread keeps counting. The switch interval is raised beyond the
+    test's length, so that a thread waiting for the GIL gets it only when the holder
+    releases it: inside a call that kept the GIL no tick could happen at all (in
+    encode and decode, only during numpy's own GIL-free loops), however fast or slow
+    the machine. Released, the counter ticks about as often as it does while the
+    main thread sleeps (measured first): hundreds of times in the 0.4 s of calls."""
+    import sys
     import threading
 
+    from dfc.fast import _codec
+
     x = np.maximum(np.random.default_rng(8).normal(size=(64, 64, 64)), 0).astype(np.float32)
+    mn, mx = float(x.min()), float(x.max())
+    stream = fast.encode(x, 8)
+    header = dfc.reference.read_header(stream)
+    integers = fast.decode_stream(stream).integers  # _dequantize needs values <= L
+    call = {
+        "_encode_payload": lambda: _codec._encode_payload(x, 8, mn, mx),
+        "_decode_payload": lambda: _codec._decode_payload(stream, header, integers),
+        "_dequantize": lambda: _codec._dequantize(integers, 8, mn, mx),
+        "encode": lambda: fast.encode(x, 8),
+        "decode": lambda: fast.decode(stream),
+    }[entry]
     ticks = 0
     stop = threading.Event()
 
@@ -461,20 +483,30 @@ def test_releases_the_gil(fast: ModuleType) -> None:
         nonlocal ticks
         while not stop.is_set():
             ticks += 1
-            time.sleep(0.0005)
+            time.sleep(0.0005)  # releases the GIL, so the main thread never waits long
 
-    t = threading.Thread(target=spin)
-    t.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    thread = threading.Thread(target=spin)
+    thread.start()
+    inside = 0.0
+    inside_ticks = calls = 0
     try:
-        start = time.perf_counter()
-        stream = fast.encode(x, 8)
-        fast.decode(stream)
-        elapsed = time.perf_counter() - start
+        before = ticks
+        time.sleep(0.2)
+        rate = (ticks - before) / 0.2  # ticks per second with the GIL free
+        while inside < 0.4:
+            before = ticks
+            start = time.perf_counter()
+            call()
+            inside += time.perf_counter() - start
+            inside_ticks += ticks - before  # the thread can only have ticked inside call()
+            calls += 1
     finally:
         stop.set()
-        t.join()
-    if elapsed > 0.02:  # long enough for the other thread to get the GIL many times
-        assert ticks >= 5, (ticks, elapsed)
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert inside_ticks >= max(20.0, 0.25 * rate * inside), (entry, inside_ticks, rate, calls)
 
 
 # --- (6) real feature tensors --------------------------------------------------------
