@@ -30,6 +30,14 @@ extensions = [
     Extension(
         "dfc.fast._codec",
         sources=["fast/_codec.pyx"],
+        # _codec.pyx includes the .pxi files, which use the two headers
+        depends=[
+            "fast/tables.h", "fast/tables.pxi", "fast/platform.h", "fast/platform.pxi",
+            "fast/errors.pxi", "fast/quantizer.pxi", "fast/palette.pxi",
+            "fast/cabac_enc.pxi", "fast/cabac_dec.pxi", "fast/recon.pxi",
+            "fast/cost.pxi", "fast/syntax.pxi",
+        ],
+        include_dirs=["fast"],
         extra_compile_args=compile_args,
     )
 ]

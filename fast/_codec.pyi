@@ -20,11 +20,15 @@ def decode(stream: bytes | bytearray | memoryview) -> npt.NDArray[np.float32]:
     """Decode a dfc stream to its float32 (C, H, W) tensor (SPEC §4.3)."""
 
 def _tables() -> dict[str, Any]:
-    """The C copies of dfc.reference.tables, for the equality test."""
+    """The raw tables compiled in (fast/tables.h, generated from
+    dfc.reference.tables), for the test that they equal the reference's."""
 
 def _encode_payload(values: npt.NDArray[np.float32], bits: int, mn: float,
                     mx: float) -> tuple[bytes, tuple[int, ...]]: ...
 def _decode_payload(data: bytes, header: Header, out: npt.NDArray[np.uint16]) -> None: ...
 def _dequantize(integers: npt.NDArray[np.uint16], bits: int, min_value: float,
                 max_value: float) -> npt.NDArray[np.float32]: ...
-def _load_tables() -> None: ...
+def _mode_costs(tile: npt.NDArray[np.uint16], bx: int, by: int, PalPred: int, MpmMode: int,
+                skip_ctx_inc: int, contexts: bytes, StatCoeff: int) -> tuple[int, ...]:
+    """SPEC §8.4-8.5: the estimated cost of block (bx, by) of the tile in each mode,
+    in 1/32768 bit, from context bytes (pStateIdx << 1) | valMps."""

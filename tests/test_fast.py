@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -39,18 +39,97 @@ def budget(max_examples: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-# --- (1) constant tables -----------------------------------------------------
+# --- (1) constant tables and the mode decision's cost ---------------------------
 
-def test_tables_equal_reference(fast: ModuleType) -> None:
+FAST_DIR = Path(__file__).resolve().parent.parent / "fast"
+
+
+def test_generated_tables_are_up_to_date() -> None:
+    """fast/tables.h and fast/tables.pxi are exactly what the generator makes from
+    reference/tables.py: after changing a table, run python -m dfc.tools.gen_fast_tables."""
+    from dfc.tools import gen_fast_tables
+
+    for name, text in gen_fast_tables.render().items():
+        assert (FAST_DIR / name).read_bytes() == text.encode("utf-8"), (
+            f"fast/{name} is stale: run python -m dfc.tools.gen_fast_tables")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("NUM_MODES", 6),            # rem_mode has 2 bins
+    ("CTX_GT2_FLAG", 29),        # overlaps the gt1_flag contexts
+    ("RICE_PREFIX_LIMIT", 8),    # a Rice code longer than the decoder's look-ahead
+    ("TRANS_IDX_MPS", (64,) * 64),
+    ("RANGE_TAB_LPS", ((200, 200, 200, 200),) * 64),  # an MPS needing two shifts
+])
+def test_table_generator_refuses_tables_the_code_cannot_use(monkeypatch: pytest.MonkeyPatch,
+                                                            name: str, value: object) -> None:
+    from dfc.tools import gen_fast_tables
+
+    monkeypatch.setattr(ref_tables, name, value)
+    with pytest.raises(gen_fast_tables.TableError):
+        gen_fast_tables.render()
+
+
+def test_compiled_tables_equal_reference(fast: ModuleType) -> None:
+    """The tables compiled into the extension equal dfc.reference.tables (a build
+    from stale generated files fails here)."""
     from dfc.fast import _codec
 
-    copies = _codec._tables()
-    for name, value in copies.items():
+    compiled = _codec._tables()
+    for name, value in compiled.items():
         assert value == getattr(ref_tables, name), name
     # every table of the engine and the syntax is covered
     for name in ("RANGE_TAB_LPS", "TRANS_IDX_LPS", "TRANS_IDX_MPS", "FRAC_BITS", "BYPASS_BITS",
-                 "FILTER_TAPS", "SCAN_FOR_MODE", "NUM_CONTEXTS", "MAX_REMAINDER_PREFIX"):
-        assert name in copies
+                 "FILTER_TAPS", "SCAN_FOR_MODE", "NUM_MODES", "MODE_PAL", "MODE_FIL_B",
+                 "CTX_PALETTE_IDX", "CTX_SIGN_FLAG", "NUM_CONTEXTS", "INIT_STATE", "INIT_MPS",
+                 "MAX_GT1_FLAGS", "MAX_RICE_PARAM", "MAX_STAT_COEFF", "RICE_PREFIX_LIMIT",
+                 "MAX_REMAINDER_PREFIX", "MAX_PALETTE_SIZE"):
+        assert name in compiled
+
+
+class ElementLog:
+    """A reference TraceSink that keeps (channel, block, name, value) of each element."""
+
+    def __init__(self) -> None:
+        self.elements: list[tuple[int, tuple[int, int] | None, str, int]] = []
+
+    def header_field(self, byte_offset: int, name: str, value: object) -> None:
+        pass
+
+    def payload_element(self, bit_pos: int, channel: int, block: tuple[int, int] | None,
+                        name: str, value: int) -> None:
+        self.elements.append((channel, block, name, value))
+
+    def end_of_payload(self, bit_pos: int) -> None:
+        pass
+
+    def value(self, block: tuple[int, int] | None, name: str) -> int:
+        return next(v for _, b, n, v in self.elements if b == block and n == name)
+
+
+def test_mode_costs_pick_the_encoders_mode(fast: ModuleType, small_real_tensor: Path) -> None:
+    """_mode_costs gives NUM_MODES non-negative costs, and the least (ties to the
+    lower mode) is the mode the encoder codes: block (0, 0) of real channels, each
+    coded alone, so that it starts from the initial contexts and StatCoeff 0."""
+    from dfc.fast import _codec
+
+    x = np.load(small_real_tensor)
+    initial = bytes([(ref_tables.INIT_STATE << 1) | ref_tables.INIT_MPS] * ref_tables.NUM_CONTEXTS)
+    chosen = set()
+    for c in range(x.shape[0]):
+        channel = np.ascontiguousarray(x[c:c + 1])
+        stream = fast.encode(channel, 8)
+        log = ElementLog()
+        header = dfc.reference.decode_stream(stream, trace=log).header
+        tile = quantize(channel, 8)[0][0].astype(np.uint16)
+        pal = header.palette[log.value(None, "palette_idx")]
+        costs = _codec._mode_costs(tile, 0, 0, pal, ref_tables.MODE_PAL, 0, initial, 0)
+        assert len(costs) == ref_tables.NUM_MODES
+        assert all(isinstance(cost, int) and cost >= 0 for cost in costs), costs
+        mode = log.value((0, 0), "pred_mode")
+        assert costs.index(min(costs)) == mode, (c, costs, mode)
+        chosen.add(mode)
+    assert len(chosen) >= 3, chosen  # the check is not one mode winning everywhere
 
 
 # --- helpers -------------------------------------------------------------------
@@ -370,11 +449,33 @@ def test_threads_give_serial_results(fast: ModuleType) -> None:
                 np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
-def test_releases_the_gil(fast: ModuleType) -> None:
-    """While one thread encodes a large tensor, another thread keeps running."""
+@pytest.mark.parametrize("entry", ["_encode_payload", "_decode_payload", "_dequantize",
+                                   "encode", "decode"])
+def test_releases_the_gil(fast: ModuleType, entry: str) -> None:
+    """The per-sample work runs without the GIL: while the main thread is inside a
+    call, a second thread keeps counting. The switch interval is raised beyond the
+    test's length, so that a thread waiting for the GIL gets it only when the holder
+    releases it: inside a call that kept the GIL no tick could happen at all (in
+    encode and decode, only during numpy's own GIL-free loops), however fast or slow
+    the machine. Released, the counter ticks about as often as it does while the
+    main thread sleeps (measured first): hundreds of times in the 0.4 s of calls."""
+    import sys
     import threading
 
+    from dfc.fast import _codec
+
     x = np.maximum(np.random.default_rng(8).normal(size=(64, 64, 64)), 0).astype(np.float32)
+    mn, mx = float(x.min()), float(x.max())
+    stream = fast.encode(x, 8)
+    header = dfc.reference.read_header(stream)
+    integers = fast.decode_stream(stream).integers  # _dequantize needs values <= L
+    call = {
+        "_encode_payload": lambda: _codec._encode_payload(x, 8, mn, mx),
+        "_decode_payload": lambda: _codec._decode_payload(stream, header, integers),
+        "_dequantize": lambda: _codec._dequantize(integers, 8, mn, mx),
+        "encode": lambda: fast.encode(x, 8),
+        "decode": lambda: fast.decode(stream),
+    }[entry]
     ticks = 0
     stop = threading.Event()
 
@@ -382,20 +483,30 @@ def test_releases_the_gil(fast: ModuleType) -> None:
         nonlocal ticks
         while not stop.is_set():
             ticks += 1
-            time.sleep(0.0005)
+            time.sleep(0.0005)  # releases the GIL, so the main thread never waits long
 
-    t = threading.Thread(target=spin)
-    t.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    thread = threading.Thread(target=spin)
+    thread.start()
+    inside = 0.0
+    inside_ticks = calls = 0
     try:
-        start = time.perf_counter()
-        stream = fast.encode(x, 8)
-        fast.decode(stream)
-        elapsed = time.perf_counter() - start
+        before = ticks
+        time.sleep(0.2)
+        rate = (ticks - before) / 0.2  # ticks per second with the GIL free
+        while inside < 0.4:
+            before = ticks
+            start = time.perf_counter()
+            call()
+            inside += time.perf_counter() - start
+            inside_ticks += ticks - before  # the thread can only have ticked inside call()
+            calls += 1
     finally:
         stop.set()
-        t.join()
-    if elapsed > 0.02:  # long enough for the other thread to get the GIL many times
-        assert ticks >= 5, (ticks, elapsed)
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert inside_ticks >= max(20.0, 0.25 * rate * inside), (entry, inside_ticks, rate, calls)
 
 
 # --- (6) real feature tensors --------------------------------------------------------
