@@ -438,14 +438,14 @@ def test_threads_give_serial_results(fast: ModuleType) -> None:
     rng = np.random.default_rng(21)
     tensors = [np.maximum(rng.normal(size=(24, 30 + i, 28)), 0).astype(np.float32) for i in range(8)]
     bits = [8, 4, 12, 16, 1, 8, 10, 6]
-    serial = [fast.encode(x, b) for x, b in zip(tensors, bits)]
+    serial = [fast.encode(x, b) for x, b in zip(tensors, bits, strict=True)]
     serial_dec = [fast.decode(s) for s in serial]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
             threaded = list(pool.map(fast.encode, tensors, bits))
             assert threaded == serial
             decoded = list(pool.map(fast.decode, threaded))
-            for a, b in zip(decoded, serial_dec):
+            for a, b in zip(decoded, serial_dec, strict=True):
                 np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
