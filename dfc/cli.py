@@ -1,7 +1,7 @@
 """The ``dfc`` command line.
 
     dfc demo                          code the real features shipped with dfc, check the round trip
-    dfc encode IN.npy OUT.dfc [--bits N]
+    dfc encode IN.npy OUT.dfc [--bits N] [--profile baseline|extended] [--setting default|fast]
     dfc decode IN.dfc OUT.npy [--integers]
     dfc info IN.dfc
     dfc trace IN.dfc [-o TRACE.txt]
@@ -29,6 +29,7 @@ from .cliutil import CliError, atomic_output, guarded, load_npy
 EXAMPLES = """examples:
   dfc demo
   dfc encode features.npy features.dfc --bits 8
+  dfc encode features.npy features.dfc --profile extended --setting fast
   dfc decode features.dfc restored.npy
   dfc info features.dfc
   dfc trace features.dfc -o features.trace.txt
@@ -66,7 +67,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     tensor = load_npy(args.input)
     start = time.perf_counter()
     try:
-        stream = impl.encode(tensor, bits=args.bits)
+        stream = impl.encode(tensor, bits=args.bits, profile=args.profile, setting=args.setting)
     except ValueError as exc:
         raise CliError(f"{args.input}: {exc}") from exc
     seconds = time.perf_counter() - start
@@ -74,7 +75,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         out.write(stream)
     bpv = 8 * len(stream) / tensor.size
     print(f"{args.input} {tuple(tensor.shape)} -> {args.output}: {len(stream)} bytes, "
-          f"{bpv:.4f} bits/value ({args.bits}-bit), {seconds:.2f} s")
+          f"{bpv:.4f} bits/value ({args.bits}-bit, {args.profile}"
+          f"{', ' + args.setting if args.profile == 'extended' else ''}), {seconds:.2f} s")
     return 0
 
 
@@ -106,6 +108,9 @@ def _header_dict(data: bytes) -> dict[str, Any]:
         "min_value": header.min_value,
         "max_value": header.max_value,
         "palette": list(header.palette),
+        "setting": header.setting,
+        "band_flag": header.band_flag,
+        "split_offset": header.split_offset,
         "header_bytes": header.header_size,
         "payload_bytes": header.payload_size,
         "stream_bytes": len(data),
@@ -123,10 +128,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=1))
         return 0
     c, h, w = info["shape"]
-    print(f"{args.input}: dfc format {info['format_version']}, profile {info['profile']} (baseline)")
+    extended = info["profile"] == 1
+    print(f"{args.input}: dfc format {info['format_version']}, profile {info['profile']} "
+          f"({'extended' if extended else 'baseline'})")
     print(f"  tensor      {c} x {h} x {w} = {c * h * w} values, {info['bit_depth']}-bit")
     print(f"  range       [{info['min_value']!r}, {info['max_value']!r}]")
-    print(f"  palette     {info['palette']}")
+    if extended:
+        print(f"  setting     {info['setting']} ({'fast' if info['setting'] else 'default: mixing'}), "
+              f"band_flag {info['band_flag']}, split_offset {info['split_offset']}")
+    else:
+        print(f"  palette     {info['palette']}")
     print(f"  size        {info['stream_bytes']} bytes (header {info['header_bytes']}, "
           f"payload {info['payload_bytes']}, CRC 4), {info['bits_per_value']:.4f} bits/value")
     print("  CRC         ok (payload not decoded; use 'dfc decode' or 'dfc trace' to check it)")
@@ -168,13 +179,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     impl = _backend(args.backend)
     manifest = json.loads((resources.files("dfc") / "data" / "manifest.json").read_text())
     about = {entry["file"]: entry for entry in manifest["files"]}
-    print(f"dfc {dfc.version()}: dfc.{args.backend or dfc.backend} backend, {args.bits}-bit")
+    print(f"dfc {dfc.version()}: dfc.{args.backend or dfc.backend} backend, {args.bits}-bit, "
+          f"{args.profile} profile" + (f" ({args.setting})" if args.profile == "extended" else ""))
     ok = True
     for name, path in _demo_files():
         x = np.load(path)
         meta = about.get(name, {})
         start = time.perf_counter()
-        stream = impl.encode(x, bits=args.bits)
+        stream = impl.encode(x, bits=args.bits, profile=args.profile, setting=args.setting)
         t_enc = time.perf_counter() - start
         start = time.perf_counter()
         decoded = impl.decode_stream(stream)
@@ -221,14 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="implementation to use (default: fast when built, else reference; "
                             "DFC_PUREPYTHON=1 also forces the reference)")
 
+    def coding_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", choices=["baseline", "extended"], default="baseline",
+                       help="baseline: the paper's method (SPEC §5-§8); extended: smaller streams "
+                            "(SPEC §11) (default baseline)")
+        p.add_argument("--setting", choices=["default", "fast"], default="default",
+                       help="extended profile only: default (smallest) or fast (decodes faster)")
+
     p = verb("demo", cmd_demo, "encode and decode the real feature tensors shipped with dfc and check the round trip")
     p.add_argument("--bits", type=int, default=8, help="quantizer bit depth, 1..16 (default 8)")
+    coding_options(p)
     backend_option(p)
 
     p = verb("encode", cmd_encode, "quantize and encode a float (C, H, W) .npy tensor")
     p.add_argument("input", type=Path, help="input .npy, 3-D (C, H, W), any real dtype")
     p.add_argument("output", type=Path, help="output .dfc stream")
     p.add_argument("--bits", type=int, default=8, help="quantizer bit depth, 1..16 (default 8)")
+    coding_options(p)
     backend_option(p)
 
     p = verb("decode", cmd_decode, "decode a .dfc stream to a float32 (C, H, W) .npy tensor")

@@ -22,6 +22,7 @@ everything inlines), each named after its reference counterpart:
     recon.pxi              SPEC §6.2-6.4, §6.8 prediction      (reference/prediction.py)
     cost.pxi               SPEC §8.4-8.5 mode decision         (BitCostEstimator, choose_mode)
     syntax.pxi             SPEC §5-§6 read_/write_<structure>  (reference/syntax.py)
+    ext.pxi, ext_*.h       SPEC §11 profile 1                  (reference/ext_*.py, rangecoder.py)
 
 This file holds the Python entry points only. A context model is one byte,
 (pStateIdx << 1) | valMps.
@@ -37,9 +38,11 @@ import zlib
 import numpy as np
 
 from dfc.reference import tables as _ref
-from dfc.reference.decoder import DecodedStream
-from dfc.reference.encoder import validate_input
+from dfc.reference.decoder import DecodedStream, ext_params as _ext_params
+from dfc.reference.encoder import PROFILES, validate_input
+from dfc.reference.ext_encoder import choose_split_offset, setting_code, trial_channels
 from dfc.reference.header import Header, check_framing, read_header, write_header
+from dfc.reference.quantizer import zero_level
 
 include "tables.pxi"
 include "platform.pxi"
@@ -51,6 +54,7 @@ include "cabac_dec.pxi"
 include "recon.pxi"
 include "cost.pxi"
 include "syntax.pxi"
+include "ext.pxi"
 
 
 def _tables():
@@ -126,11 +130,18 @@ def _encode_payload(values, int bits, double mn, double mx):
     return payload, tuple(int(palette[j]) for j in range(P))
 
 
-def encode(tensor, bits=8):
-    """Encode a (C, H, W) tensor into a dfc stream (SPEC §8); byte-identical to
+def encode(tensor, bits=8, *, profile="baseline", setting="default"):
+    """Encode a (C, H, W) tensor into a dfc stream: profile "baseline" (SPEC §8) or
+    "extended" (SPEC §11.12, setting "default" or "fast"); byte-identical to
     dfc.reference.encode, with the same ValueError for bad input."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     values = validate_input(tensor, bits)
     bit_depth = int(bits)
+    if profile == "extended":
+        return _encode_extended(values, bit_depth, setting)
+    if setting != "default":
+        raise ValueError(f"the baseline profile has no setting {setting!r}")
     values = np.ascontiguousarray(values)
     # SPEC §4.2: -0.0 counts as +0.0. The reference adds 0.0 to the whole tensor
     # before min/max; since x + 0.0 == x for every other value, adding it to the
@@ -147,6 +158,56 @@ def encode(tensor, bits=8):
         payload_size=len(payload), palette=palette,
     )
     # SPEC §3.1 framing, as dfc.reference.header.frame_stream, with one copy of the payload.
+    head = write_header(header)
+    crc = zlib.crc32(payload, zlib.crc32(head)) & 0xFFFFFFFF
+    return b"".join((head, payload, crc.to_bytes(_ref.CRC_SIZE, "big")))
+
+
+def _quantize(values, int bits, double mn, double mx):
+    """SPEC §4.2 on a validated C-contiguous float32 (C, H, W) array: uint16 values."""
+    cdef const float[:, :, ::1] v = values
+    cdef Py_ssize_t n = v.shape[0] * v.shape[1] * v.shape[2]
+    cdef int level = (1 << bits) - 1
+    q = np.empty(values.shape, dtype=np.uint16)
+    cdef uint16_t[:, :, ::1] o = q
+    cdef uint32_t* hist = <uint32_t*>PyMem_RawMalloc((level + 1) * sizeof(uint32_t))
+    if hist == NULL:
+        raise MemoryError()
+    try:
+        memset(hist, 0, (level + 1) * sizeof(uint32_t))
+        with nogil:
+            quantize(&v[0, 0, 0], n, mn, mx, level, &o[0, 0, 0], hist)
+    finally:
+        PyMem_RawFree(hist)
+    return q
+
+
+def _encode_extended(values, int bits, setting):
+    """SPEC §11.12: the profile 1 stream of a validated float32 tensor (the choices
+    of dfc.reference.ext_encoder.encode_extended)."""
+    code = setting_code(setting)
+    values = np.ascontiguousarray(values)
+    min_value = float(np.min(values)) + 0.0  # SPEC §4.2: -0.0 counts as +0.0
+    max_value = float(np.max(values)) + 0.0
+    q = _quantize(values, bits, min_value, max_value)
+    del values
+    level = (1 << bits) - 1
+    qz = zero_level(min_value, max_value, bits)
+    band_flag = 0
+    if 0 < qz < level:
+        trial = q[:trial_channels(q.shape[0])]
+        sizes = [len(_ext_encode_payload(trial, bits, qz, qz if flag else 0, code,
+                                         choose_split_offset(code, qz, flag))) for flag in (0, 1)]
+        band_flag = 1 if sizes[1] < sizes[0] else 0
+    split_offset = choose_split_offset(code, qz, band_flag)
+    payload = _ext_encode_payload(q, bits, qz, qz if band_flag else 0, code, split_offset)
+    channels, height, width = q.shape
+    header = Header(
+        format_version=_ref.FORMAT_VERSION, profile=_ref.PROFILE_EXTENDED,
+        bit_depth=bits, channels=channels, height=height, width=width,
+        min_value=min_value, max_value=max_value, payload_size=len(payload),
+        setting=code, band_flag=band_flag, split_offset=split_offset,
+    )
     head = write_header(header)
     crc = zlib.crc32(payload, zlib.crc32(head)) & 0xFFFFFFFF
     return b"".join((head, payload, crc.to_bytes(_ref.CRC_SIZE, "big")))
@@ -258,7 +319,10 @@ def decode_stream(stream, trace=None):
     header = read_header(data)
     check_framing(data, header)
     integers = np.empty(header.shape, dtype=np.uint16)
-    _decode_payload(data, header, integers)
+    if header.profile == _ref.PROFILE_EXTENDED:
+        _ext_decode_payload(data, header, _ext_params(header), integers)
+    else:
+        _decode_payload(data, header, integers)
     return DecodedStream(header=header, integers=integers)
 
 

@@ -28,6 +28,22 @@
 #define DFC_INLINE static inline
 #endif
 
+/* Hot paths of profile 1 are written once for both directions and both settings
+ * and specialized by constant arguments (SPEC §11): they must be inlined. */
+#ifdef DFC_GNUC
+#define DFC_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define DFC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define DFC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#elif defined(_MSC_VER)
+#define DFC_ALWAYS_INLINE static __forceinline
+#define DFC_LIKELY(x) (x)
+#define DFC_UNLIKELY(x) (x)
+#else
+#define DFC_ALWAYS_INLINE static inline
+#define DFC_LIKELY(x) (x)
+#define DFC_UNLIKELY(x) (x)
+#endif
+
 /* --- byte order ---------------------------------------------------------------- */
 
 #ifdef DFC_GNUC

@@ -3,7 +3,7 @@
 # Cython declarations of fast/tables.h, which says what each table holds; fast/_codec.pyx
 # includes this file.
 
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t, uint32_t
 
 cdef extern from "tables.h":
     # SPEC §6.1, Table 6: prediction modes.
@@ -46,6 +46,70 @@ cdef extern from "tables.h":
     enum:
         BYPASS_BITS
 
+    # SPEC §11.1, Table 12: profile 1.
+    enum:
+        PROFILE_EXTENDED
+        SETTING_MIXING
+        SETTING_FAST
+        MAX_SPLIT_OFFSET
+
+    # SPEC §11.4-§11.6, Tables 13 and 14: predictor, feature classes, binarization.
+    enum:
+        GAP_T1
+        GAP_T2
+        GAP_T3
+        UNFOLD_SHIFT
+        A0_T1
+        A0_T2
+        A0_T3
+        BAND_DIFF_MIN
+        BAND_DIFF_MAX
+        UNARY_LIMIT
+        MAX_EG_PREFIX
+        UNARY_CTX_CAP
+        EG_CTX_CAP
+        BAND_CTX_CAP
+        BAND_VALUE_CAP
+        BAND_EG_CTX_CAP
+        DEPTH_SPLIT_BIAS
+
+    # SPEC §11.7, Table 15: the contexts of profile 1 (first index of each group).
+    enum:
+        S_BAND
+        S_ZERO
+        S_SIGN
+        S_UNARY
+        S_EG
+        S_ZERO_LEVEL
+        S_DEPTH
+        S_DEPTH_EG
+        X_BAND
+        X_ZERO
+        X_UNARY
+        X_DEPTH
+        V_BAND
+        V_ZERO
+        V_UNARY
+        V_DEPTH
+        NUM_EXT_CONTEXTS
+
+    # SPEC §11.8-§11.9, Tables 16 and 17: estimation and mixing.
+    enum:
+        PROB_INIT
+        RATE_SHIFT
+        PROB_MIN
+        PROB_MAX
+        EXT_COUNT_LIMIT
+        STRETCH_LIMIT
+        MIX_OFF_BAND
+        MIX_OFF_ZERO
+        MIX_OFF_UNARY
+        MIX_OFF_DEPTH
+        NUM_MIX_OFFSETS
+        NUM_WEIGHT_SETS
+        WEIGHT_INIT
+        MIX_RATE
+
     # Sizes of the arrays below and of dfc.fast's own arrays.
     enum:
         NUM_STATES
@@ -56,6 +120,9 @@ cdef extern from "tables.h":
         NUM_RANGES
         NUM_RBINS
         NUM_BIN_RUNS
+        EXT_NUM_RATES
+        EXT_NUM_STRETCH
+        EXT_NUM_SQUASH
 
 
     # SPEC §7.2, Table 3: rangeTabLps[pStateIdx][qRangeIdx].
@@ -124,3 +191,18 @@ cdef extern from "tables.h":
     # The scan of each mode (SPEC §6.6) restricted to a BlkW x BlkH block, as raster indices
     # y * 4 + x; indexed [mode][BlkW - 1][BlkH - 1].
     const uint8_t D_SCAN[NUM_MODES][BLOCK_SIZE][BLOCK_SIZE][BLOCK_AREA]
+
+    # SPEC §11.8: the rate of a context that has seen n decisions, in 1/65536.
+    const int32_t EXT_RATE[EXT_NUM_RATES]
+
+    # SPEC §11.9 stretch, by 12-bit probability.
+    const int16_t EXT_STRETCH[EXT_NUM_STRETCH]
+
+    # SPEC §11.9 squash(d), indexed d + STRETCH_LIMIT.
+    const int16_t EXT_SQUASH[EXT_NUM_SQUASH]
+
+    # SPEC §11.5 qclass(v, ACT_THRESHOLDS) for v <= 64 (7 above).
+    const uint8_t EXT_QC_ACT[65]
+
+    # SPEC §11.5 qclass(v, DEPTH_THRESHOLDS) for v <= 16 (8 above).
+    const uint8_t EXT_QC_DEPTH[17]

@@ -8,9 +8,12 @@ import numpy as np
 import numpy.typing as npt
 
 from .cabac import ArithmeticDecoder
+from .ext_syntax import ExtParams, read_ext_payload
 from .header import Header, check_framing, read_header
-from .quantizer import dequantize, max_level
+from .quantizer import dequantize, max_level, zero_level
+from .rangecoder import RangeDecoder
 from .syntax import TraceSink, read_payload
+from .tables import PROFILE_EXTENDED
 
 __all__ = ["DecodedStream", "TraceSink", "decode", "decode_stream"]
 
@@ -35,13 +38,28 @@ def decode_stream(data: bytes, trace: TraceSink | None = None) -> DecodedStream:
     header = read_header(data, trace.header_field if trace is not None else None)
     check_framing(data, header)
     start = header.header_size
+    integers = np.empty(header.shape, dtype=np.uint16)
+    if header.profile == PROFILE_EXTENDED:
+        rdec = RangeDecoder(data, start, start + header.payload_size)
+        sink = None if trace is None else trace.ext_element
+        for c, samples in enumerate(read_ext_payload(rdec, ext_params(header), sink)):
+            integers[c] = samples
+        return DecodedStream(header=header, integers=integers)
     dec = ArithmeticDecoder(data, start, start + header.payload_size)
     tiles = read_payload(dec, header.palette, header.shape, max_level(header.bit_depth),
                          header.payload_size, trace)
-    integers = np.empty(header.shape, dtype=np.uint16)
     for tile in tiles:
         integers[tile.c] = tile.samples
     return DecodedStream(header=header, integers=integers)
+
+
+def ext_params(header: Header) -> ExtParams:
+    """SPEC §11.2: what a profile 1 header fixes for its payload."""
+    n = header.bit_depth
+    qz = zero_level(header.min_value, header.max_value, n)
+    return ExtParams(n=n, L=max_level(n), qz=qz, zb=qz if header.band_flag else 0,
+                     setting=header.setting, split_offset=header.split_offset,
+                     channels=header.channels, height=header.height, width=header.width)
 
 
 def decode(stream: bytes) -> npt.NDArray[np.float32]:

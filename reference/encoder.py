@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .cabac import ArithmeticEncoder, BitCostEstimator
+from .ext_encoder import encode_extended
 from .header import Header, frame_stream
 from .palette import choose_palette_idx, initial_palette_order, select_palette
 from .quantizer import max_level, quantize
@@ -76,9 +77,19 @@ class ReferenceChoices:
         return choose_mode(state, tile, bx, by)
 
 
-def encode(tensor: object, bits: int = 8) -> bytes:
-    """Encode a (C, H, W) tensor into a dfc stream (SPEC §8)."""
+PROFILES = ("baseline", "extended")
+
+
+def encode(tensor: object, bits: int = 8, *, profile: str = "baseline", setting: str = "default") -> bytes:
+    """Encode a (C, H, W) tensor into a dfc stream: profile "baseline" (SPEC §8)
+    or "extended" (SPEC §11.12, with setting "default" or "fast")."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     values = validate_input(tensor, bits)
+    if profile == "extended":
+        return encode_extended(values, int(bits), setting)
+    if setting != "default":
+        raise ValueError(f"the baseline profile has no setting {setting!r}")
     q, min_value, max_value = quantize(values, int(bits))
     channels, height, width = q.shape
     tiles: list[Samples] = [q[c].tolist() for c in range(channels)]

@@ -18,6 +18,7 @@ from bitstring import BitStream, ConstBitStream
 
 from dfc.errors import DecodeError, TruncatedStreamError
 
+from .quantizer import zero_level
 from .tables import (
     CRC_SIZE,
     FIXED_HEADER_SIZE,
@@ -26,9 +27,12 @@ from .tables import (
     MAX_BIT_DEPTH,
     MAX_DIMENSION,
     MAX_PALETTE_SIZE,
+    MAX_SPLIT_OFFSET,
     MAX_VALUES,
     MIN_BIT_DEPTH,
     PROFILE_BASELINE,
+    PROFILE_EXTENDED,
+    SETTING_FAST,
 )
 
 #: Called once per header field with (byte offset, name, value).
@@ -48,7 +52,10 @@ class Header:
     min_value: float
     max_value: float
     payload_size: int
-    palette: tuple[int, ...]
+    palette: tuple[int, ...] = ()
+    setting: int = 0  # profile 1 (SPEC §11.1)
+    band_flag: int = 0
+    split_offset: int = 0
 
     @property
     def palette_size(self) -> int:
@@ -56,7 +63,9 @@ class Header:
 
     @property
     def header_size(self) -> int:
-        """Bytes before the payload (SPEC §3.2)."""
+        """Bytes before the payload (SPEC §3.2, §11.1)."""
+        if self.profile == PROFILE_EXTENDED:
+            return FIXED_HEADER_SIZE + 3
         return FIXED_HEADER_SIZE + 2 * len(self.palette)
 
     @property
@@ -80,6 +89,10 @@ def write_header(header: Header) -> bytes:
     s.append(f"uint32={header.payload_size}")
     for value in header.palette:
         s.append(f"uint16={value}")
+    if header.profile == PROFILE_EXTENDED:  # SPEC §11.1
+        s.append(f"uint8={header.setting}")
+        s.append(f"uint8={header.band_flag}")
+        s.append(f"uint8={header.split_offset}")
     return s.tobytes()
 
 
@@ -129,14 +142,18 @@ def read_header(data: bytes, trace: HeaderTracer | None = None) -> Header:
     if version != FORMAT_VERSION:
         raise _reject("unsupported_version", 4, f"format_version {version} is not {FORMAT_VERSION}")
     profile = f.read(5, "u(8)", 1, "profile")
-    if profile != PROFILE_BASELINE:
-        raise _reject("unsupported_profile", 5, f"profile {profile} is not supported (baseline is 0)")
+    if profile not in (PROFILE_BASELINE, PROFILE_EXTENDED):
+        raise _reject("unsupported_profile", 5,
+                      f"profile {profile} is not supported (0 baseline, 1 extended)")
     bit_depth = f.read(6, "u(8)", 1, "bit_depth")
     if not MIN_BIT_DEPTH <= bit_depth <= MAX_BIT_DEPTH:
         raise _reject("bad_bit_depth", 6, f"bit_depth {bit_depth} outside {MIN_BIT_DEPTH}..{MAX_BIT_DEPTH}")
     palette_size = f.read(7, "u(8)", 1, "palette_size")
     max_palette = min(MAX_PALETTE_SIZE, 1 << bit_depth)
-    if not 1 <= palette_size <= max_palette:
+    if profile == PROFILE_EXTENDED:
+        if palette_size != 0:
+            raise _reject("bad_palette_size", 7, f"palette_size {palette_size} is not 0 in profile 1")
+    elif not 1 <= palette_size <= max_palette:
         raise _reject("bad_palette_size", 7, f"palette_size {palette_size} outside 1..{max_palette}")
 
     dims = []
@@ -173,11 +190,28 @@ def read_header(data: bytes, trace: HeaderTracer | None = None) -> Header:
             raise _reject("bad_palette", offset, f"palette[{i}] = {value} repeats an earlier entry")
         palette.append(value)
 
+    setting = band_flag = split_offset = 0
+    if profile == PROFILE_EXTENDED:  # SPEC §11.1
+        offset = FIXED_HEADER_SIZE
+        setting = f.read(offset, "u(8)", 1, "setting")
+        if setting > SETTING_FAST:
+            raise _reject("bad_setting", offset, f"setting {setting} is not 0 (mixing) or 1 (fast)")
+        band_flag = f.read(offset + 1, "u(8)", 1, "band_flag")
+        qz = zero_level(min_value, max_value, bit_depth)
+        if band_flag > 1 or (band_flag == 1 and not 0 < qz < level):
+            raise _reject("bad_band_flag", offset + 1,
+                          f"band_flag {band_flag} (allowed: 0, or 1 when 0 < qz = {qz} < {level})")
+        split_offset = f.read(offset + 2, "u(8)", 1, "split_offset")
+        if split_offset > MAX_SPLIT_OFFSET:
+            raise _reject("bad_split_offset", offset + 2,
+                          f"split_offset {split_offset} exceeds {MAX_SPLIT_OFFSET}")
+
     return Header(
         format_version=version, profile=profile, bit_depth=bit_depth,
         channels=channels, height=height, width=width,
         min_value=min_value, max_value=max_value,
         payload_size=payload_size, palette=tuple(palette),
+        setting=setting, band_flag=band_flag, split_offset=split_offset,
     )
 
 

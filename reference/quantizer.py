@@ -8,6 +8,8 @@ conforming platform.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -36,6 +38,16 @@ def quantize(
     q = np.floor(t * level + 0.5)
     q = np.clip(q, 0, level)
     return q.astype(np.int64), mn, mx
+
+
+def zero_level(min_value: float, max_value: float, bit_depth: int) -> int:
+    """SPEC §11.2: qz, the quantized value of 0.0 when min_value < 0 < max_value
+    (SPEC §4.2's formula, in binary64), else 0."""
+    if not min_value < 0.0 < max_value:
+        return 0
+    level = max_level(bit_depth)
+    t = (0.0 - min_value) / (max_value - min_value)
+    return min(max(math.floor(t * level + 0.5), 0), level)
 
 
 def dequantize(

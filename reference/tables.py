@@ -125,3 +125,76 @@ MAX_RICE_PARAM: Final = 4
 MAX_STAT_COEFF: Final = 16  # StatCoeff stays in 0..16, so StatCoeff >> 2 <= MAX_RICE_PARAM
 RICE_PREFIX_LIMIT: Final = 4  # prefix ones before the Exp-Golomb escape
 MAX_REMAINDER_PREFIX: Final = 24  # a decoder rejects a longer run of ones
+
+# ---------------------------------------------------------------------------
+# Profile 1, the extended profile (SPEC §11)
+# ---------------------------------------------------------------------------
+
+# SPEC §11.1, Table 12: profile 1 stream constants.
+PROFILE_EXTENDED: Final = 1
+EXT_HEADER_SIZE: Final = 35  # the fixed header and setting, band_flag, split_offset
+SETTING_MIXING: Final = 0  # the default setting: three context sets mixed
+SETTING_FAST: Final = 1  # one context set, no mixing
+MAX_SPLIT_OFFSET: Final = 15
+
+# SPEC §11.4, Table 13: the predictor and the classes of the context features.
+GAP_THRESHOLDS: Final[tuple[int, int, int]] = (80, 32, 8)  # at 8 bits, scaled to n bits
+UNFOLD_SHIFT: Final = 3  # below the band level, differences are stretched 2^3 times
+ACT_THRESHOLDS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32, 64)  # 8 classes
+DEPTH_THRESHOLDS: Final[tuple[int, ...]] = (1, 2, 3, 4, 6, 8, 12, 16)  # 9 classes
+A0_THRESHOLDS: Final[tuple[int, ...]] = (2, 8, 32)  # 4 classes, for the mixer's weight set
+BAND_DIFF_MIN: Final = -16  # the band flag's value context: P - zb clipped to this range
+BAND_DIFF_MAX: Final = 15
+
+# SPEC §11.6, Table 14: binarization of one sample.
+UNARY_LIMIT: Final = 24  # unary bins before the Exp-Golomb escape
+MAX_EG_PREFIX: Final = 16  # a decoder rejects a longer escape prefix
+UNARY_CTX_CAP: Final = 5  # unary bin i uses context index Min(i, 5)
+EG_CTX_CAP: Final = 19
+BAND_CTX_CAP: Final = 7
+BAND_VALUE_CAP: Final = 15
+BAND_EG_CTX_CAP: Final = 11
+DEPTH_SPLIT_BIAS: Final = 2  # band depths split from split_offset - 2 on
+
+# SPEC §11.7, Table 15: the contexts of profile 1, in three sets (S local, X
+# cross-channel, V value). Each group is a contiguous range starting at its
+# offset; the index within it is given in §11.7.
+S_BAND: Final = 0  # 640 contexts: (nz, pc, ac)
+S_ZERO: Final = 640  # 128: (ac, pc)
+S_SIGN: Final = 768  # 1152: (ac, pc, sW, sN)
+S_UNARY: Final = 1920  # 1536: (ac, pc, sign, i)
+S_EG: Final = 3456  # 5120: (ac, pc, sign, j)
+S_ZERO_LEVEL: Final = 8576  # 15: (nq, kind)
+S_DEPTH: Final = 8591  # 2880: (dc, nz, ac, i)
+S_DEPTH_EG: Final = 11471  # 12: (j)
+X_BAND: Final = 11483  # 640: (nz, pc, xc)
+X_ZERO: Final = 12123  # 128: (xc, pc)
+X_UNARY: Final = 12251  # 1536: (xc, pc, sign, i)
+X_DEPTH: Final = 13787  # 576: (dn, xc, i)
+V_BAND: Final = 14363  # 32: P - zb
+V_ZERO: Final = 14395  # 256: (vc)
+V_UNARY: Final = 14651  # 512: (vc, sign)
+V_DEPTH: Final = 15163  # 256: (dP, i)
+NUM_EXT_CONTEXTS: Final = 15419
+
+# SPEC §11.8, Table 16: probability estimation.
+PROB_INIT: Final = 32768  # probabilities of a 1, in 1/65536
+RATE_SHIFT: Final = 7  # once warmed up, each decision moves p by 1/2^7 of the way
+PROB_MIN: Final = 32  # the range coder takes p in PROB_MIN .. PROB_MAX
+PROB_MAX: Final = 65504
+
+# SPEC §11.9, Table 17: mixing (setting 0).
+SQUASH_POINTS: Final[tuple[int, ...]] = (
+    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
+    2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089,
+    4092, 4093, 4094,
+)  # about 4096 / (1 + e^(-d/256)) at d = -2048, -1920, ..., 2048
+STRETCH_LIMIT: Final = 2047
+MIX_OFF_BAND: Final = 0  # the position of a mixed decision in the weight sets
+MIX_OFF_ZERO: Final = 1
+MIX_OFF_UNARY: Final = 2  # + 6 * sign + i
+MIX_OFF_DEPTH: Final = 14  # + i
+NUM_MIX_OFFSETS: Final = 22
+NUM_WEIGHT_SETS: Final = 176  # 4 classes of a0 x 22 decisions x zero level or not
+WEIGHT_INIT: Final = 19661  # 0.3 in 16.16
+MIX_RATE: Final = 8

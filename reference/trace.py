@@ -25,6 +25,9 @@ class TextTrace:
     def end_of_payload(self, bit_pos: int) -> None:
         self.out.write(f"E {bit_pos:8d} end_of_payload = 1\n")
 
+    def ext_element(self, byte_pos: int, channel: int, x: int, y: int, name: str, value: int) -> None:
+        self.out.write(f"S {byte_pos:8d} c={channel} s=({x},{y}) {name} = {value}\n")
+
 
 def trace_stream(data: bytes, out: TextIO) -> DecodedStream:
     """Decode ``data`` with the reference decoder, writing its trace to ``out``.

@@ -112,7 +112,8 @@ def load_data(name: str) -> np.ndarray:
     return array
 
 
-def check_roundtrip(impl: ModuleType, x: np.ndarray, bits: int) -> bytes:
+def check_roundtrip(impl: ModuleType, x: np.ndarray, bits: int, *, profile: str = "baseline",
+                    setting: str = "default") -> bytes:
     """Encode ``x`` with ``impl`` and check everything its decoder outputs against
     the quantizer of SPEC §4 (reference/quantizer.py, the oracle):
 
@@ -126,21 +127,29 @@ def check_roundtrip(impl: ModuleType, x: np.ndarray, bits: int) -> bytes:
 
     x32 = np.asarray(x).astype(np.float32)
     q, mn, mx = quantize(x32, bits)
-    stream = impl.encode(x, bits=bits)
+    if profile == "baseline" and setting == "default":
+        stream = impl.encode(x, bits=bits)
+    else:
+        stream = impl.encode(x, bits=bits, profile=profile, setting=setting)
     assert isinstance(stream, bytes)
     decoded = impl.decode_stream(stream)
     h = decoded.header
 
-    assert (h.format_version, h.profile, h.bit_depth) == (1, 0, bits)
+    extended = profile == "extended"
+    assert (h.format_version, h.profile, h.bit_depth) == (1, int(extended), bits)
     assert (h.channels, h.height, h.width) == x32.shape == h.shape
     assert np.float32(h.min_value).view(np.uint32) == np.float32(mn).view(np.uint32)
     assert np.float32(h.max_value).view(np.uint32) == np.float32(mx).view(np.uint32)
-    assert h.header_size == 32 + 2 * h.palette_size
     assert h.payload_size == len(stream) - h.header_size - 4
-    # SPEC §8.2: the palette holds the (up to) 8 most frequent values, no repeats.
-    assert h.palette_size == min(8, len(np.unique(q)))
-    assert len(set(h.palette)) == h.palette_size
-    assert set(h.palette) <= set(np.unique(q).tolist())
+    if extended:  # SPEC §11.1
+        assert h.header_size == 35 and h.palette_size == 0
+        assert h.setting == (0 if setting == "default" else 1)
+    else:
+        assert h.header_size == 32 + 2 * h.palette_size
+        # SPEC §8.2: the palette holds the (up to) 8 most frequent values, no repeats.
+        assert h.palette_size == min(8, len(np.unique(q)))
+        assert len(set(h.palette)) == h.palette_size
+        assert set(h.palette) <= set(np.unique(q).tolist())
 
     ints = decoded.integers
     assert ints.dtype == np.uint16 and ints.shape == x32.shape

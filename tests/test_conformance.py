@@ -49,7 +49,8 @@ def test_valid_vector_reencodes_byte_identical(impl: ModuleType, name: str) -> N
     entry = VALID[name]
     x = np.load(FOLDER / entry["files"]["input"]["path"])
     stream = (FOLDER / entry["files"]["stream"]["path"]).read_bytes()
-    assert impl.encode(x, bits=entry["bits"]) == stream
+    profile, setting = entry.get("profile", "baseline"), entry.get("setting", "default")
+    assert impl.encode(x, bits=entry["bits"], profile=profile, setting=setting) == stream
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))

@@ -158,7 +158,7 @@ def test_rejects_unsupported_version(impl: ModuleType, version: int) -> None:
     expect_error(impl, header_bytes(version=version, profile=7), "unsupported_version", 4)
 
 
-@pytest.mark.parametrize("profile", [1, 255])
+@pytest.mark.parametrize("profile", [2, 255])
 def test_rejects_unsupported_profile(impl: ModuleType, profile: int) -> None:
     expect_error(impl, header_bytes(profile=profile, bit_depth=0), "unsupported_profile", 5)
 

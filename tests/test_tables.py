@@ -285,8 +285,8 @@ def rows(table: str) -> list[list[str]]:
 
 
 def number(text: str) -> int:
-    """'16', '2^24' -> int."""
-    text = text.strip()
+    """'16', '2^24', '-16' -> int."""
+    text = text.strip().replace("−", "-")
     if "^" in text:
         base, exp = text.split("^")
         return int(base) ** int(exp)
@@ -355,8 +355,19 @@ def spec_constants() -> dict[str, object]:
         spec.update(assigned(cells[0]))
     for cells in rows(spec_table(11)):
         spec[name_in(cells[0])] = number(cells[1])
+    # profile 1 (SPEC §11): name | value rows, a value a number or a tuple
+    for table in (12, 13, 14, 16, 17):
+        for cells in rows(spec_table(table)):
+            value = cells[1].strip()
+            if value.startswith("("):
+                spec[name_in(cells[0])] = tuple(number(v) for v in value.strip("()").split(","))
+            else:
+                spec[name_in(cells[0])] = number(value)
+    for cells in rows(spec_table(15)):
+        spec[name_in(cells[0])] = number(cells[1])
+    spec["SQUASH_POINTS"] = code_list(spec_section("11.9"), "`SQUASH_POINTS`:")
     # constants stated in the text that explains a table
-    for text in (spec_table(6), spec_table(9), spec_section("8.5")):
+    for text in (spec_table(6), spec_table(9), spec_section("8.5"), spec_section("11.7")):
         spec.update(assigned(text))
     return spec
 

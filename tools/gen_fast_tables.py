@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dfc.reference import ext_model
 from dfc.reference import tables as T
+from dfc.reference.ext_syntax import qclass
 
 FAST_DIR = Path(__file__).resolve().parent.parent / "fast"
 COMMAND = "python -m dfc.tools.gen_fast_tables"
@@ -46,6 +48,7 @@ LOOKAHEAD_MIN = 12
 Nested = int | Sequence["Nested"]
 
 CTYPES = {  # C type -> (min, max)
+    "int16_t": (-(1 << 15), (1 << 15) - 1),
     "uint8_t": (0, 0xFF),
     "uint16_t": (0, 0xFFFF),
     "uint32_t": (0, 0xFFFFFFFF),
@@ -211,8 +214,51 @@ def check_tables() -> None:
             if abs_remaining_bins(value, rice) - rice != rem_bins_q(value >> rice):
                 problems.append(f"rem_bins_q does not count abs_remaining({value}) with rice {rice}")
                 break
+    check_ext_tables(need)
     if problems:
         raise TableError("reference/tables.py does not fit dfc.fast: " + "; ".join(problems))
+
+
+#: SPEC §11.7: the context groups of profile 1 with the size their index needs:
+#: classes of ac and xc (8), pc (16), nz and nq (5), dc and dn (9), and caps.
+EXT_GROUPS = (
+    ("S_BAND", 5 * 16 * 8), ("S_ZERO", 8 * 16), ("S_SIGN", 8 * 16 * 9), ("S_UNARY", 8 * 16 * 2 * 6),
+    ("S_EG", 8 * 16 * 2 * 20), ("S_ZERO_LEVEL", 5 * 3), ("S_DEPTH", 9 * 5 * 8 * 8), ("S_DEPTH_EG", 12),
+    ("X_BAND", 5 * 16 * 8), ("X_ZERO", 8 * 16), ("X_UNARY", 8 * 16 * 2 * 6), ("X_DEPTH", 9 * 8 * 8),
+    ("V_BAND", 32), ("V_ZERO", 256), ("V_UNARY", 256 * 2), ("V_DEPTH", 16 * 16),
+)
+
+
+def ext_count_limit() -> int:
+    """SPEC §11.8: the count at which a context's warm-up ends (n + 2 = 2^RATE_SHIFT)."""
+    return (1 << T.RATE_SHIFT) - 2
+
+
+def ext_rates() -> list[int]:
+    """SPEC §11.8: the rate (in 1/65536) of a context that has seen n decisions."""
+    limit = ext_count_limit()
+    return [65536 // (n + 2) if n < limit else 65536 >> T.RATE_SHIFT for n in range(limit + 1)]
+
+
+def check_ext_tables(need: Callable[[bool, str], None]) -> None:
+    """What fast/ext_*.h assume of profile 1's tables."""
+    position = 0
+    for name, size in EXT_GROUPS:
+        need(getattr(T, name) == position, f"{name} is not at {position}: the groups of Table 15 moved")
+        position += size
+    need(position == T.NUM_EXT_CONTEXTS, "NUM_EXT_CONTEXTS is not the sum of the groups")
+    need(T.ACT_THRESHOLDS == tuple(sorted(T.ACT_THRESHOLDS)) and len(T.ACT_THRESHOLDS) == 7
+         and T.ACT_THRESHOLDS[-1] == 64, "EXT_QC_ACT assumes 7 increasing thresholds ending at 64")
+    need(T.DEPTH_THRESHOLDS == tuple(sorted(T.DEPTH_THRESHOLDS)) and len(T.DEPTH_THRESHOLDS) == 8
+         and T.DEPTH_THRESHOLDS[-1] == 16, "EXT_QC_DEPTH assumes 8 increasing thresholds ending at 16")
+    need(len(T.A0_THRESHOLDS) == 3 and len(T.GAP_THRESHOLDS) == 3, "three a0 and GAP thresholds")
+    need(T.NUM_WEIGHT_SETS == (len(T.A0_THRESHOLDS) + 1) * T.NUM_MIX_OFFSETS * 2,
+         "NUM_WEIGHT_SETS is not a0 classes x NUM_MIX_OFFSETS x 2")
+    need(len(T.SQUASH_POINTS) == 33 and T.STRETCH_LIMIT == 2047, "squash interpolates 33 points over +-2047")
+    need(T.BAND_DIFF_MAX - T.BAND_DIFF_MIN + 1 == 32, "V_BAND holds 32 values of P - zb")
+    need(T.UNARY_CTX_CAP == 5 and T.EG_CTX_CAP == 19 and T.BAND_CTX_CAP == 7
+         and T.BAND_VALUE_CAP == 15 and T.BAND_EG_CTX_CAP == 11, "the caps of Table 14 size Table 15")
+    need(0 < T.PROB_MIN < T.PROB_MAX < 65536, "PROB_MIN and PROB_MAX out of order")
 
 
 def constant_groups() -> list[ConstantGroup]:
@@ -245,6 +291,34 @@ def constant_groups() -> list[ConstantGroup]:
         ConstantGroup("SPEC §8.5, Table 5: the estimated cost of a bypass bin, in 1/32768 bit.", (
             Constant("BYPASS_BITS", T.BYPASS_BITS),
         )),
+        ConstantGroup("SPEC §11.1, Table 12: profile 1.", (
+            Constant("PROFILE_EXTENDED", T.PROFILE_EXTENDED), Constant("SETTING_MIXING", T.SETTING_MIXING),
+            Constant("SETTING_FAST", T.SETTING_FAST), Constant("MAX_SPLIT_OFFSET", T.MAX_SPLIT_OFFSET),
+        )),
+        ConstantGroup("SPEC §11.4-§11.6, Tables 13 and 14: predictor, feature classes, binarization.", (
+            Constant("GAP_T1", T.GAP_THRESHOLDS[0]), Constant("GAP_T2", T.GAP_THRESHOLDS[1]),
+            Constant("GAP_T3", T.GAP_THRESHOLDS[2]), Constant("UNFOLD_SHIFT", T.UNFOLD_SHIFT),
+            Constant("A0_T1", T.A0_THRESHOLDS[0]), Constant("A0_T2", T.A0_THRESHOLDS[1]),
+            Constant("A0_T3", T.A0_THRESHOLDS[2]),
+            Constant("BAND_DIFF_MIN", T.BAND_DIFF_MIN), Constant("BAND_DIFF_MAX", T.BAND_DIFF_MAX),
+            Constant("UNARY_LIMIT", T.UNARY_LIMIT), Constant("MAX_EG_PREFIX", T.MAX_EG_PREFIX),
+            Constant("UNARY_CTX_CAP", T.UNARY_CTX_CAP), Constant("EG_CTX_CAP", T.EG_CTX_CAP),
+            Constant("BAND_CTX_CAP", T.BAND_CTX_CAP), Constant("BAND_VALUE_CAP", T.BAND_VALUE_CAP),
+            Constant("BAND_EG_CTX_CAP", T.BAND_EG_CTX_CAP), Constant("DEPTH_SPLIT_BIAS", T.DEPTH_SPLIT_BIAS),
+        )),
+        ConstantGroup("SPEC §11.7, Table 15: the contexts of profile 1 (first index of each group).",
+                      tuple(Constant(name, getattr(T, name)) for name, _ in EXT_GROUPS)
+                      + (Constant("NUM_EXT_CONTEXTS", T.NUM_EXT_CONTEXTS),)),
+        ConstantGroup("SPEC §11.8-§11.9, Tables 16 and 17: estimation and mixing.", (
+            Constant("PROB_INIT", T.PROB_INIT), Constant("RATE_SHIFT", T.RATE_SHIFT),
+            Constant("PROB_MIN", T.PROB_MIN), Constant("PROB_MAX", T.PROB_MAX),
+            Constant("EXT_COUNT_LIMIT", ext_count_limit(), "n stops counting here: the warm-up is over"),
+            Constant("STRETCH_LIMIT", T.STRETCH_LIMIT),
+            Constant("MIX_OFF_BAND", T.MIX_OFF_BAND), Constant("MIX_OFF_ZERO", T.MIX_OFF_ZERO),
+            Constant("MIX_OFF_UNARY", T.MIX_OFF_UNARY), Constant("MIX_OFF_DEPTH", T.MIX_OFF_DEPTH),
+            Constant("NUM_MIX_OFFSETS", T.NUM_MIX_OFFSETS), Constant("NUM_WEIGHT_SETS", T.NUM_WEIGHT_SETS),
+            Constant("WEIGHT_INIT", T.WEIGHT_INIT), Constant("MIX_RATE", T.MIX_RATE),
+        )),
         ConstantGroup("Sizes of the arrays below and of dfc.fast's own arrays.", (
             Constant("NUM_STATES", ns, "pStateIdx 0 .. 63 (SPEC §7.2, Table 3)"),
             Constant("NUM_CTX_BYTES", 2 * ns, "context bytes (pStateIdx << 1) | valMps"),
@@ -254,6 +328,9 @@ def constant_groups() -> list[ConstantGroup]:
             Constant("NUM_RANGES", NUM_RANGES, "9-bit ranges"),
             Constant("NUM_RBINS", NUM_RBINS, "entries of D_RBINS"),
             Constant("NUM_BIN_RUNS", NUM_BIN_RUNS, "(1 << n) | bins for runs of n <= 4 bins"),
+            Constant("EXT_NUM_RATES", ext_count_limit() + 1, "entries of EXT_RATE"),
+            Constant("EXT_NUM_STRETCH", 4096, "12-bit probabilities"),
+            Constant("EXT_NUM_SQUASH", 2 * T.STRETCH_LIMIT + 1, "-STRETCH_LIMIT .. STRETCH_LIMIT"),
         )),
     ]
 
@@ -349,6 +426,18 @@ def arrays() -> list[Array]:
         Array("D_SCAN", "uint8_t", ("NUM_MODES", "BLOCK_SIZE", "BLOCK_SIZE", "BLOCK_AREA"), d_scan,
               "The scan of each mode (SPEC §6.6) restricted to a BlkW x BlkH block, as raster "
               "indices y * 4 + x; indexed [mode][BlkW - 1][BlkH - 1]."),
+        # profile 1, derived
+        Array("EXT_RATE", "int32_t", ("EXT_NUM_RATES",), ext_rates(),
+              "SPEC §11.8: the rate of a context that has seen n decisions, in 1/65536."),
+        Array("EXT_STRETCH", "int16_t", ("EXT_NUM_STRETCH",), list(ext_model.STRETCH),
+              "SPEC §11.9 stretch, by 12-bit probability."),
+        Array("EXT_SQUASH", "int16_t", ("EXT_NUM_SQUASH",),
+              [ext_model.squash(d) for d in range(-T.STRETCH_LIMIT, T.STRETCH_LIMIT + 1)],
+              "SPEC §11.9 squash(d), indexed d + STRETCH_LIMIT."),
+        Array("EXT_QC_ACT", "uint8_t", ("65",), [qclass(v, T.ACT_THRESHOLDS) for v in range(65)],
+              "SPEC §11.5 qclass(v, ACT_THRESHOLDS) for v <= 64 (7 above)."),
+        Array("EXT_QC_DEPTH", "uint8_t", ("17",), [qclass(v, T.DEPTH_THRESHOLDS) for v in range(17)],
+              "SPEC §11.5 qclass(v, DEPTH_THRESHOLDS) for v <= 16 (8 above)."),
     ]
 
 
@@ -465,7 +554,7 @@ def render_pxi() -> str:
     out = [f"# {BANNER}.", "#"]
     out += _py_comment("Cython declarations of fast/tables.h, which says what each table "
                        "holds; fast/_codec.pyx includes this file.", "")
-    out += ["", "from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t", "",
+    out += ["", "from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t, uint32_t", "",
             'cdef extern from "tables.h":']
     for group in constant_groups():
         out += _py_comment(group.comment, "    ")

@@ -34,7 +34,23 @@ import numpy.typing as npt
 from dfc.errors import DecodeError
 from dfc.reference import decode_stream, encode
 from dfc.reference.cabac import ArithmeticEncoder, initial_contexts
+from dfc.reference.ext_syntax import (
+    ExtParams,
+    ExtState,
+    ExtTile,
+    Features,
+    at_prediction_decision,
+    features,
+    in_band_decision,
+    magnitude_decision,
+    magnitude_escape_decision,
+    write_band_depth,
+    write_decision,
+    write_magnitude,
+)
 from dfc.reference.header import Header, crc32, frame_stream, read_header
+from dfc.reference.quantizer import zero_level
+from dfc.reference.rangecoder import RangeEncoder
 from dfc.reference.syntax import write_abs_remaining
 from dfc.reference.tables import (
     CTX_GT1_FLAG,
@@ -42,6 +58,8 @@ from dfc.reference.tables import (
     CTX_MPM_FLAG,
     CTX_SIGN_FLAG,
     CTX_SKIP_FLAG,
+    MAX_EG_PREFIX,
+    UNARY_LIMIT,
 )
 
 GENERATOR = "python -m dfc.tools.make_conformance conformance_streams"
@@ -86,6 +104,13 @@ class ElementCounter:
 
     def end_of_payload(self, bit_pos: int) -> None:
         return None
+
+    def ext_element(self, byte_pos: int, channel: int, x: int, y: int, name: str, value: int) -> None:
+        self.counts[name] += 1
+        if name == "in_band" and value:
+            self.counts["samples_in_band"] += 1
+        if name == "magnitude":
+            self.max_remaining = max(self.max_remaining, value)
 
 
 # --- inputs -----------------------------------------------------------------
@@ -144,6 +169,31 @@ class ValidVector:
     make: Callable[[], Array]
     bits: int = 8
     check: Callable[[ElementCounter, Header], bool] | None = None
+    profile: str = "baseline"
+    setting: str = "default"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _repo_real(relative: str, channels: int, height: int | None = None, width: int | None = None) -> Array:
+    array: Array = np.load(REPO / relative)
+    return np.ascontiguousarray(array[:channels, :height, :width].astype(np.float32))
+
+
+def smooth_leaky(shape: tuple[int, int, int], seed: int) -> Array:
+    z = np.cumsum(np.cumsum(_rng(seed).normal(size=shape), axis=1), axis=2)
+    return np.where(z > 0, z, 0.1 * z).astype(np.float32)
+
+
+def hardswish_like(shape: tuple[int, int, int], seed: int) -> Array:
+    z = _rng(seed).normal(-0.5, 2.0, size=shape)
+    return (z * np.clip(z + 3, 0, 6) / 6).astype(np.float32)
+
+
+def _ext(name: str, description: str, sections: tuple[str, ...], make: Callable[[], Array], bits: int = 8,
+         setting: str = "default", check: Callable[[ElementCounter, Header], bool] | None = None) -> ValidVector:
+    return ValidVector(name, description, ("11",) + sections, make, bits, check, "extended", setting)
 
 
 VALID: tuple[ValidVector, ...] = (
@@ -188,6 +238,43 @@ VALID: tuple[ValidVector, ...] = (
     ValidVector("sparse_relu", "95% zeros: mostly skipped blocks, skip_flag contexts",
                 ("6.6",), lambda: relu_like((16, 12, 12), 12, zero_fraction=0.95),
                 check=lambda c, h: c.counts["skipped_blocks"] > 0),
+    # profile 1 (SPEC §11)
+    _ext("ext_relu6_real_16ch", "profile 1, setting 0: 16 channels of a real EfficientNet-Lite0 ReLU6 layer "
+         "(no zero level inside the range: floor mode)", ("11.2", "11.9"),
+         lambda: _real("effnet_lite0-deep-astronaut.npy", 16),
+         check=lambda c, h: h.band_flag == 0 and h.split_offset == 4),
+    _ext("ext_relu6_real_16ch_fast", "profile 1, setting 1: the same tensor", ("11.8",),
+         lambda: _real("effnet_lite0-deep-astronaut.npy", 16), setting="fast",
+         check=lambda c, h: h.setting == 1),
+    _ext("ext_leaky_real_24ch", "profile 1, setting 0: 24 channels of a real Yolo-Fastest-XL leaky-ReLU layer: "
+         "band mode (band_flag 1), unfolded prediction, band depths", ("11.2", "11.4", "11.6"),
+         lambda: _real("yolofastest_xl-deep-kodim06.npy", 24),
+         check=lambda c, h: h.band_flag == 1 and c.counts["band_depth"] > 0),
+    _ext("ext_leaky_real_24ch_fast", "profile 1, setting 1: the same tensor, split_offset 3", ("11.12",),
+         lambda: _real("yolofastest_xl-deep-kodim06.npy", 24), setting="fast",
+         check=lambda c, h: h.band_flag == 1 and h.split_offset == 3),
+    _ext("ext_hardswish_real_16ch", "profile 1, setting 0: 16 channels (20x20) of a real PP-OCRv4 hardswish layer: "
+         "a zero level coded through its own contexts (band_flag 0, qz > 0)", ("11.7",),
+         lambda: _repo_real("data/corpus/ppocrv4_det-deep-astronaut.npy", 16),
+         check=lambda c, h: h.band_flag == 0 and h.split_offset == 5),
+    _ext("ext_tile_1x1", "profile 1: nine 1x1 channels: every neighbour from the edge rules", ("11.3",),
+         lambda: hardswish_like((9, 1, 1), 31)),
+    _ext("ext_tile_7x5", "profile 1: 7 wide, 5 high tiles", ("11.3",), lambda: hardswish_like((2, 5, 7), 32)),
+    _ext("ext_one_row", "profile 1: 1 x 9 tiles: no sample above", ("11.3",), lambda: hardswish_like((3, 1, 9), 33)),
+    _ext("ext_one_column", "profile 1: 9 x 1 tiles: no sample left or right", ("11.3",),
+         lambda: hardswish_like((3, 9, 1), 38)),
+    _ext("ext_constant", "profile 1: min == max: every sample in the band (zb = 0)", ("11.2", "11.6"),
+         lambda: np.full((2, 4, 4), -0.75, dtype=np.float32),
+         check=lambda c, h: c.counts["samples_in_band"] == 32),
+    _ext("ext_bit_depth_1", "profile 1, n = 1", ("11.4", "11.5"), lambda: leaky_like((3, 6, 6), 34), bits=1),
+    _ext("ext_bit_depth_12", "profile 1, n = 12: thresholds and norm8 at another bit depth, kk = 4 + split",
+         ("11.4", "11.5", "11.6"), lambda: leaky_like((3, 9, 9), 35), bits=12, setting="fast"),
+    _ext("ext_escapes_16bit", "profile 1, n = 16, uniform values: magnitude escapes", ("11.6",),
+         lambda: _rng(36).uniform(-1, 1, size=(2, 6, 6)).astype(np.float32), bits=16,
+         check=lambda c, h: c.counts["magnitude_escape"] > 0),
+    _ext("ext_depth_escape", "profile 1, n = 12, a smooth leaky tensor with zb > 24: band depth escapes",
+         ("11.6",), lambda: smooth_leaky((2, 8, 8), 38), bits=12,
+         check=lambda c, h: h.band_flag == 1 and c.counts["depth_escape"] > 0),
 )
 
 
@@ -293,8 +380,64 @@ class InvalidVector:
     make: Callable[[], bytes]
 
 
+def _ext_base_stream() -> bytes:
+    return encode(hardswish_like((2, 5, 5), 40), 8, profile="extended")
+
+
+def _ext_one_sample(build: Callable[[RangeEncoder, ExtState, Features], None], *, band_flag: int = 0,
+                    split_offset: int = 4) -> bytes:
+    """A profile 1 stream of one sample (setting 1) whose decisions ``build``
+    writes by hand with the reference's contexts: min -1, max 1 (qz = 128) with
+    a band, else min 0, max 1 (qz = 0)."""
+    lo = -1.0 if band_flag else 0.0
+    qz = zero_level(lo, 1.0, 8)
+    params = ExtParams(n=8, L=255, qz=qz, zb=qz if band_flag else 0, setting=1, split_offset=split_offset,
+                       channels=1, height=1, width=1)
+    state = ExtState(params)
+    enc = RangeEncoder()
+    _, f = features(state, ExtTile(0, [[0]], [[0]]), 0, 0)
+    build(enc, state, f)
+    payload = enc.finish()
+    header = Header(1, 1, 8, 1, 1, 1, lo, 1.0, len(payload), (), setting=1, band_flag=band_flag,
+                    split_offset=split_offset)
+    return frame_stream(header, payload)
+
+
+def _above_prediction(enc: RangeEncoder, state: ExtState, f: Features) -> None:
+    """in_band 0 and at_prediction 0 for the floor-mode sample of _ext_one_sample:
+    P = 0, so Pp = 1, only the side above is possible and MaxM = 253."""
+    write_decision(enc, state, in_band_decision(state.params, f), 0)
+    write_decision(enc, state, at_prediction_decision(state.params, f, 1), 0)
+
+
+def _ext_magnitude_out_of_range() -> bytes:
+    def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
+        _above_prediction(enc, state, f)
+        write_magnitude(enc, state, f, 1, 0, 300)  # above MaxM = 253
+    return _ext_one_sample(build)
+
+
+def _ext_escape_prefix_too_long() -> bytes:
+    def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
+        _above_prediction(enc, state, f)
+        pr = state.params
+        for i in range(UNARY_LIMIT):
+            write_decision(enc, state, magnitude_decision(pr, f, 0, i, 1 + (i + 1)), 1)
+        for j in range(MAX_EG_PREFIX + 2):
+            write_decision(enc, state, magnitude_escape_decision(f, 0, j), 1)
+    return _ext_one_sample(build)
+
+
+def _ext_depth_out_of_range() -> bytes:
+    def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
+        write_decision(enc, state, in_band_decision(state.params, f), 1)
+        write_band_depth(enc, state, f, 200)  # above zb = 128
+    return _ext_one_sample(build, band_flag=1, split_offset=0)
+
+
 def _invalid() -> tuple[InvalidVector, ...]:
     base = _base_stream
+    ext = _ext_base_stream
     return (
         InvalidVector("bad_magic", "bad_magic", "magic is not 89 44 46 43", "3.2",
                       lambda: b"\x89PNG" + base()[4:]),
@@ -302,8 +445,8 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       lambda: base()[:20]),
         InvalidVector("version_2", "unsupported_version", "format_version is not 1", "3.2",
                       lambda: _patch_header(base(), 4, b"\x02")),
-        InvalidVector("profile_1", "unsupported_profile", "profile is not 0 (baseline)", "3.2",
-                      lambda: _patch_header(base(), 5, b"\x01")),
+        InvalidVector("profile_2", "unsupported_profile", "profile is not 0 or 1", "3.2",
+                      lambda: _patch_header(base(), 5, b"\x02")),
         InvalidVector("bit_depth_0", "bad_bit_depth", "bit_depth outside 1..16", "3.3",
                       lambda: _patch_header(base(), 6, b"\x00")),
         InvalidVector("bit_depth_17", "bad_bit_depth", "bit_depth outside 1..16", "3.3",
@@ -348,6 +491,32 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       _residual_out_of_range),
         InvalidVector("remainder_prefix_too_long", "remainder_prefix_too_long",
                       "abs_remaining prefix of 25 ones", "6.7.3", _remainder_prefix_too_long),
+        # profile 1 (SPEC §11)
+        InvalidVector("ext_palette_size_1", "bad_palette_size", "profile 1 with palette_size 1", "11.1",
+                      lambda: _patch_header(ext(), 7, b"\x01")),
+        InvalidVector("ext_bad_setting", "bad_setting", "setting 2", "11.1",
+                      lambda: _patch_header(ext(), 32, b"\x02")),
+        InvalidVector("ext_bad_band_flag", "bad_band_flag", "band_flag 2", "11.1",
+                      lambda: _patch_header(ext(), 33, b"\x02")),
+        InvalidVector("ext_band_flag_without_zero_level", "bad_band_flag",
+                      "band_flag 1 where min_value is 0 (qz = 0)", "11.1",
+                      lambda: _patch_header(encode(relu_like((1, 3, 3), 41), 8, profile="extended"), 33, b"\x01")),
+        InvalidVector("ext_bad_split_offset", "bad_split_offset", "split_offset 16", "11.1",
+                      lambda: _patch_header(ext(), 34, b"\x10")),
+        InvalidVector("ext_truncated_header", "truncated_header", "stream ends inside band_flag", "11.1",
+                      lambda: ext()[:33]),
+        InvalidVector("ext_payload_overrun", "payload_overrun", "profile 1 payload cut short", "11.10",
+                      lambda: _with_payload(ext(), lambda p: p[:-3])),
+        InvalidVector("ext_payload_unused_bytes", "payload_unused_bytes", "a byte after the end of the range code",
+                      "11.10", lambda: _with_payload(ext(), lambda p: p + b"\x00")),
+        InvalidVector("ext_bad_final_code", "bad_final_code", "the last payload byte's lowest bit flipped",
+                      "11.10", lambda: _with_payload(ext(), lambda p: p[:-1] + bytes([p[-1] ^ 1]))),
+        InvalidVector("ext_magnitude_out_of_range", "residual_out_of_range", "magnitude 300 above MaxM = 253",
+                      "11.6", _ext_magnitude_out_of_range),
+        InvalidVector("ext_depth_out_of_range", "residual_out_of_range", "band depth 200 above zb = 128",
+                      "11.6", _ext_depth_out_of_range),
+        InvalidVector("ext_escape_prefix_too_long", "remainder_prefix_too_long", "escape prefix of 17 ones",
+                      "11.6", _ext_escape_prefix_too_long),
     )
 
 
@@ -368,7 +537,7 @@ def _npy_bytes(array: Array) -> bytes:
 def generate(out: Path) -> dict[str, Any]:
     """Write every vector into ``out`` (replacing it whole) and return the manifest."""
     manifest: dict[str, Any] = {
-        "about": "dfc conformance vectors (SPEC.md Annex B), format version 1, baseline profile.",
+        "about": "dfc conformance vectors (SPEC.md Annex B), format version 1, baseline and extended profiles.",
         "generator": GENERATOR,
         "valid": [],
         "invalid": [],
@@ -379,7 +548,7 @@ def generate(out: Path) -> dict[str, Any]:
         (tmp / "invalid").mkdir()
         for v in VALID:
             x = v.make()
-            stream = encode(x, v.bits)
+            stream = encode(x, v.bits, profile=v.profile, setting=v.setting)
             counter = ElementCounter()
             decoded = decode_stream(stream, trace=counter)
             if v.check is not None and not v.check(counter, decoded.header):
@@ -397,6 +566,8 @@ def generate(out: Path) -> dict[str, Any]:
                 "description": v.description,
                 "spec_sections": list(v.sections),
                 "bits": v.bits,
+                "profile": v.profile,
+                "setting": v.setting,
                 "shape": list(x.shape),
                 "stream_bytes": len(stream),
                 "elements": dict(sorted(counter.counts.items())),
