@@ -2,7 +2,7 @@
 
     >>> import numpy as np, dfc
     >>> x = np.maximum(np.random.default_rng(0).normal(size=(8, 13, 13)), 0).astype(np.float32)
-    >>> stream = dfc.encode(x, bits=8)
+    >>> stream = dfc.encode(x, bits=8)     # extended profile (SPEC §11)
     >>> y = dfc.decode(stream)            # float32 (C, H, W), SPEC §4.3
     >>> d = dfc.decode_stream(stream)     # header, integers (uint16) and floats
 
@@ -73,7 +73,20 @@ def _select_backend() -> tuple[str, ModuleType]:
 
 backend, _impl = _select_backend()
 
-encode = _impl.encode
+#: The profile dfc.encode uses unless told (SPEC §3.2 profile 1, §11). The
+#: implementation modules' own encode() keeps the baseline as its default, the
+#: format's first profile, which their tests and tools address.
+DEFAULT_PROFILE = "extended"
+
+
+def encode(tensor: object, bits: int = 8, *, profile: str = DEFAULT_PROFILE, setting: str = "default") -> bytes:
+    """Encode a (C, H, W) tensor into a dfc stream: the extended profile by default
+    (SPEC §11; ``setting="fast"`` decodes about twice as fast for a little more),
+    or ``profile="baseline"``, the paper's method (SPEC §5-§8)."""
+    stream: bytes = _impl.encode(tensor, bits, profile=profile, setting=setting)
+    return stream
+
+
 decode = _impl.decode
 decode_stream = _impl.decode_stream
 
@@ -89,6 +102,7 @@ def version() -> str:
 
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "FORMAT_VERSION",
     "DecodeError",
     "TruncatedStreamError",

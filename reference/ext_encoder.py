@@ -24,13 +24,17 @@ def setting_code(setting: str) -> int:
 
 def choose_split_offset(setting: int, qz: int, band_flag: int) -> int:
     """SPEC §11.12: where a magnitude's and a band depth's low bits start to be
-    coded at probability one half: late (5) in setting 0 when the zero level has
-    contexts of its own (a zero level inside the range and no band: hardswish,
-    SiLU), earlier elsewhere, and earliest (3) in setting 1 with a band (leaky
-    activations): a little compression for speed where it costs least."""
-    if setting == SETTING_MIXING:
-        return 5 if qz > 0 and band_flag == 0 else 4
-    return 3 if band_flag else 4
+    coded at probability one half. Late (6) where the zero level has contexts of
+    its own (a zero level inside the range and no band: hardswish, SiLU), whose
+    layers are the hardest to beat and barely faster with an earlier split;
+    early (3) with a band (leaky activations) and in setting 1; 4 for setting 0
+    without a zero level (ReLU): a little compression for speed where it costs
+    least."""
+    if qz > 0 and band_flag == 0:
+        return 6
+    if setting == SETTING_MIXING and band_flag == 0:
+        return 4
+    return 3
 
 
 def trial_channels(channels: int) -> int:

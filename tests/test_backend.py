@@ -42,8 +42,9 @@ import dfc, dfc.reference
 impl = sys.modules["dfc." + dfc.backend]
 print(json.dumps({
     "backend": dfc.backend,
-    "same_functions": all(getattr(dfc, f) is getattr(impl, f) for f in ("encode", "decode", "decode_stream")),
-    "encode_is_reference": dfc.encode is dfc.reference.encode,
+    "same_functions": dfc._impl is impl and all(getattr(dfc, f) is getattr(impl, f)
+                                                for f in ("decode", "decode_stream")),
+    "encode_is_reference": dfc._impl is dfc.reference,
     "fast_imported": "dfc.fast" in sys.modules,
 }))
 """

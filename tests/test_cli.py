@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def test_encode_decode_round_trip(tmp_path: Path, tensor_file: Path, backend: st
     stream, out = tmp_path / "x.dfc", tmp_path / "y.npy"
     assert main(["encode", str(tensor_file), str(stream), "--bits", "8", "--backend", backend]) == 0
     assert "bits/value" in capsys.readouterr().out
-    assert stream.read_bytes() == dfc.reference.encode(np.load(tensor_file), bits=8)
+    assert stream.read_bytes() == dfc.reference.encode(np.load(tensor_file), bits=8, profile="extended")
     assert main(["decode", str(stream), str(out), "--backend", backend]) == 0
     np.testing.assert_array_equal(np.load(out), dfc.reference.decode(stream.read_bytes()))
     assert main(["decode", str(stream), str(tmp_path / "q.npy"), "--integers"]) == 0
@@ -100,7 +101,7 @@ def test_info_rejects_bad_crc(tmp_path: Path, tensor_file: Path, capsys: pytest.
 
 def test_trace_lines_and_failure(tmp_path: Path, tensor_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stream, out = tmp_path / "x.dfc", tmp_path / "t.txt"
-    data = dfc.encode(np.load(tensor_file))
+    data = dfc.encode(np.load(tensor_file), profile="baseline")
     stream.write_bytes(data)
     assert main(["trace", str(stream), "-o", str(out)]) == 0
     lines = out.read_text().splitlines()
@@ -115,11 +116,29 @@ def test_trace_lines_and_failure(tmp_path: Path, tensor_file: Path, capsys: pyte
     assert not out2.exists() and _leftovers(tmp_path) == []
 
 
+def test_trace_extended_profile(tmp_path: Path, tensor_file: Path) -> None:
+    stream, out = tmp_path / "x.dfc", tmp_path / "t.txt"
+    x = np.load(tensor_file)[:2]
+    stream.write_bytes(dfc.encode(x))  # the extended profile, dfc.encode's default
+    assert main(["trace", str(stream), "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert "H      5 profile = 1" in lines and "H     32 setting = 0" in lines
+    assert {line[0] for line in lines} == {"H", "S"}
+    assert sum(" sample = " in line for line in lines) == x.size  # one per sample
+
+
 def test_demo_round_trip_exact(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--backend", "reference"]) == 0
+    assert main(["demo", "--backend", "reference", "--profile", "baseline"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("round trip exact: yes")
     assert out.count("bits/value") == 2
+
+
+def test_demo_extended_profile_by_default(fast: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    for setting in ("default", "fast"):
+        assert main(["demo", "--backend", "fast", "--setting", setting]) == 0
+        out = capsys.readouterr().out
+        assert "extended profile" in out and out.rstrip().endswith("round trip exact: yes")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -130,7 +130,7 @@ def test_compare_small_real_tensor(small_real_tensor: Path, tmp_path: Path, caps
     assert t["shape"] == [16, 12, 12] and t["values"] == x.size
     assert t["matrix_shape"] == [48, 48] and t["fill"] == most_frequent(q, 1)[0]
     assert t["group"] == "ppocrv4_det deep" and t["meta"]["activation"] == "hardswish"
-    stream = dfc.encode(x, bits=8)
+    stream = dfc.encode(x, bits=8, profile="baseline")  # "dfc": the baseline, reference of the figure of merit
     assert t["results"]["dfc"]["bytes"] == len(stream)
     assert t["results"]["dfc"]["bits_per_value"] == pytest.approx(8 * len(stream) / x.size)
     matrix = compare.peer_matrix(q, 8)
@@ -144,6 +144,12 @@ def test_compare_small_real_tensor(small_real_tensor: Path, tmp_path: Path, caps
         assert report["groups"]["ppocrv4_det deep"][key]["mean_percent"] == pytest.approx(r["vs_dfc_percent"])
         assert report["groups"]["all"][key]["tensors"] == 1
     assert report["totals"]["dfc"]["bytes"] == len(stream)
+    # both settings of the extended profile, beside the peers, against the baseline
+    for key, setting in (("dfc_ext", "default"), ("dfc_ext_fast", "fast")):
+        ext = dfc.encode(x, bits=8, profile="extended", setting=setting)
+        r = t["results"][key]
+        assert r["bytes"] == len(ext) < len(stream)
+        assert r["vs_dfc_percent"] == pytest.approx(100 * (len(ext) - len(stream)) / len(stream))
 
 
 def test_compare_missing_peer_is_named(small_real_tensor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

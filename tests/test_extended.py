@@ -230,10 +230,11 @@ def test_header_size_and_writer_layout() -> None:
     stream = ext(dfc.reference, np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 3, 4), 8, "fast")
     h = dfc.reference.read_header(stream)
     assert h.header_size == EXT_HEADER_SIZE == 35
+    # SPEC §11.12: a zero level inside the range; no band -> 6, a band in setting 1 -> 3
+    assert (h.band_flag, h.split_offset) in ((0, 6), (1, 3))
     assert stream[:EXT_HEADER_SIZE] == ext_header(height=3, width=4, min_value=h.min_value,
                                                   max_value=h.max_value, payload_size=h.payload_size,
-                                                  setting=1, band_flag=h.band_flag,
-                                                  split_offset=3 if h.band_flag else 4)
+                                                  setting=1, band_flag=h.band_flag, split_offset=h.split_offset)
 
 
 def test_rejects_palette_in_profile_1(impl: ModuleType) -> None:

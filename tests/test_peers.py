@@ -31,7 +31,7 @@ def _load_peers() -> ModuleType:
 
 peers = _load_peers()
 
-REQUIRED_KEYS = ["x265_ctu32", "x265_ctu16", "vp9", "png", "jpeg2000", "jpegls", "jpegxl", "webp"]
+REQUIRED_KEYS = ["x265_ctu32", "x265_ctu16", "vp9", "png", "jpeg2000", "jpegls", "jpegxl", "jpegxl_e7", "webp"]
 PEERS = {p.key: p for p in peers.all_peers()}
 
 

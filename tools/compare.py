@@ -2,9 +2,11 @@
 
 Each float C x H x W tensor is quantized (SPEC §4.2) and coded
 
-* by dfc (``dfc.encode``, whichever backend is in use); the stream is decoded
-  and its integers checked equal to the quantizer's; every byte of the stream
-  counts (header, palette, payload, CRC);
+* by dfc (``dfc.encode``, whichever backend is in use) in the baseline profile,
+  the reference of every comparison ("dfc"), and in the extended profile's two
+  settings ("dfc_ext", "dfc_ext_fast", shown beside the peers; not with
+  --baseline-only); each stream is decoded and its integers checked equal to
+  the quantizer's; every byte of a stream counts (header, palette, payload, CRC);
 * by every available peer codec of :mod:`dfc.tools.peers` on the same n-bit
   feature matrix (SPEC §4.4: channels as tiles, tile places past the last
   channel filled with the most frequent value); each peer's round trip is
@@ -47,7 +49,7 @@ EXAMPLES = """examples:
       every available peer on the committed corpus, bits per value and the Fig. 6 figure of merit
   dfc compare data/corpus/*.npy --json compare.json --plot fig6.png
   dfc compare features.npy --peers png jpegls webp
-      only these peers (keys: x265_ctu32 x265_ctu16 vp9 png jpeg2000 jpegls jpegxl webp)
+      only these peers (keys: x265_ctu32 x265_ctu16 vp9 png jpeg2000 jpegls jpegxl jpegxl_e7 webp)
   DFC_PUREPYTHON=1 dfc compare features.npy    # dfc's pure-Python reference (slow: ~25 s per 1e6 values)
 """
 
@@ -176,12 +178,30 @@ def _load(path: Path) -> npt.NDArray[np.float32]:
     return x.astype(np.float32)
 
 
-def _code_dfc(t: Tensor, q: npt.NDArray[np.int64], bits: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DfcVariant:
+    """A dfc profile and setting shown beside the peers (its ``key`` and ``label``
+    as a peer's), compared with the baseline profile like them."""
+
+    key: str
+    label: str
+    profile: str
+    setting: str
+
+
+DFC_VARIANTS = (
+    DfcVariant("dfc_ext", "dfc extended (profile 1)", "extended", "default"),
+    DfcVariant("dfc_ext_fast", "dfc extended, fast", "extended", "fast"),
+)
+
+
+def _code_dfc(t: Tensor, q: npt.NDArray[np.int64], bits: int, profile: str = "baseline",
+              setting: str = "default") -> dict[str, Any]:
     import dfc
 
     start = time.perf_counter()
     try:
-        stream = dfc.encode(t.x, bits=bits)
+        stream = dfc.encode(t.x, bits=bits, profile=profile, setting=setting)
     except ValueError as exc:
         raise CompareError(f"{t.path}: dfc cannot code it ({exc})") from exc
     t_enc = time.perf_counter() - start
@@ -302,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the full report as JSON")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a Fig. 6-style bar chart")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--baseline-only", action="store_true",
+                        help="code dfc in the baseline profile only (default: also both extended settings)")
     return parser
 
 
@@ -318,6 +340,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
             raise CompareError(f"{out}: its folder does not exist")
     peers, peer_info = _select_peers(args.peers)
+    variants = [] if args.baseline_only else list(DFC_VARIANTS)
     tensors = []
     for path in args.files:
         meta = tensor_metadata(path)
@@ -329,12 +352,17 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"dfc {dfc.version()}; {len(tensors)} tensors, {args.bits}-bit; peers: "
           + (", ".join(p.label for p in peers) or "none"))
     notes: list[str] = []
-    progress = Progress(len(tensors) * (1 + len(peers)), not args.no_progress)
+    progress = Progress(len(tensors) * (1 + len(variants) + len(peers)), not args.no_progress)
     try:
         for t in tensors:
             q, _, _ = quantize(t.x, args.bits)
             t.results["dfc"] = _code_dfc(t, q, args.bits)
             progress.step(f"{t.name} dfc")
+            for v in variants:
+                res_v = _code_dfc(t, q, args.bits, v.profile, v.setting)
+                res_v["vs_dfc_percent"] = percent_more(res_v["bytes"], t.results["dfc"]["bytes"])
+                t.results[v.key] = res_v
+                progress.step(f"{t.name} {v.key}")
             matrix = peer_matrix(q, args.bits)
             t.matrix_shape, t.fill = (int(matrix.shape[0]), int(matrix.shape[1])), most_frequent(q, 1)[0]
             for p in peers:
@@ -371,9 +399,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      if k in t.meta},
             "results": t.results,
         })
-    keys = [p.key for p in peers]
+    columns: list[Any] = [*variants, *peers]
+    keys = [c.key for c in columns]
     merit = figure_of_merit(records, keys)
-    print(_table(tensors, peers, merit, dfc.backend))
+    print(_table(tensors, columns, merit, dfc.backend))
     for note in notes:
         print(f"note: {note}")
     report = {
@@ -382,6 +411,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "bits": args.bits,
         "matrix": "SPEC §4.4 feature matrix of the quantized tensor; tile places past the last channel "
                   "filled with the most frequent value (ties to the smaller); uint8 for bits <= 8, else uint16",
+        "dfc_variants": {v.key: {"label": v.label, "profile": v.profile, "setting": v.setting} for v in variants},
         "counted": "dfc: the whole stream (header, palette, payload, CRC); peers: the bare codestream "
                    "(docs/peers.md); bits_per_value = 8 * bytes / (C * H * W)",
         "figure_of_merit": "vs_dfc_percent = 100 * (peer bytes - dfc bytes) / dfc bytes per tensor; "
@@ -395,7 +425,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.json is not None:
             staged.write_text(args.json, json.dumps(report, indent=1) + "\n")
         if args.plot is not None:
-            staged.write_bytes(args.plot, _plot(merit, peers, args.bits))
+            staged.write_bytes(args.plot, _plot(merit, columns, args.bits))
         staged.commit()
     for out in (args.json, args.plot):
         if out is not None:

@@ -256,7 +256,7 @@ VALID: tuple[ValidVector, ...] = (
     _ext("ext_hardswish_real_16ch", "profile 1, setting 0: 16 channels (20x20) of a real PP-OCRv4 hardswish layer: "
          "a zero level coded through its own contexts (band_flag 0, qz > 0)", ("11.7",),
          lambda: _repo_real("data/corpus/ppocrv4_det-deep-astronaut.npy", 16),
-         check=lambda c, h: h.band_flag == 0 and h.split_offset == 5),
+         check=lambda c, h: h.band_flag == 0 and h.split_offset == 6),
     _ext("ext_tile_1x1", "profile 1: nine 1x1 channels: every neighbour from the edge rules", ("11.3",),
          lambda: hardswish_like((9, 1, 1), 31)),
     _ext("ext_tile_7x5", "profile 1: 7 wide, 5 high tiles", ("11.3",), lambda: hardswish_like((2, 5, 7), 32)),

@@ -958,5 +958,6 @@ def all_peers() -> list[Peer]:
         JPEG2000Peer(),
         JPEGLSPeer(),
         JPEGXLPeer(effort=9),
+        JPEGXLPeer(effort=7),
         WebPPeer(),
     ]
