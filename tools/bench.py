@@ -1,11 +1,14 @@
 """Throughput and memory of dfc.fast, dfc.reference and PNG on real feature tensors.
 
-For every tensor (float32 .npy, C x H x W) it measures, single-threaded and as the
-median of --repeat runs:
+For every tensor (float32 .npy, C x H x W) and every coding configuration asked
+for by --profile (the baseline profile; the extended profile, SPEC §11, in its
+settings default and fast) it measures, single-threaded and as the median of
+--repeat runs:
 
 * dfc.fast ``encode`` and ``decode`` (to float32) on the whole tensor;
-* dfc.reference on a slice of leading channels (it codes ~10 us per value), its
-  time per value extrapolated to the whole tensor (marked "slice" in the table);
+* dfc.reference on a slice of leading channels (it codes 10-150 us per value),
+  its time per value extrapolated to the whole tensor (marked "slice" in the
+  table);
 * PNG (Pillow, compress_level=9) of the tiled quantized matrix (SPEC §4.4,
   ``dfc.reference.tiling.tile_matrix``), 8-bit for bits <= 8 else 16-bit. Its
   times cover tiling + PNG coding (encode) and PNG decoding only, not the Q-layer.
@@ -17,8 +20,8 @@ which includes numpy arrays and dfc.fast's C buffers (PyMem_Raw*), but not the
 input array itself nor memory a library takes from malloc directly (zlib inside
 Pillow). Tracing slows the call, so it is measured in a separate, untimed run.
 
-    python -m dfc.tools.bench                      # tests/data and ../shared/corpus*
-    python -m dfc.tools.bench x.npy y.npy --repeat 9 --bits 8
+    python -m dfc.tools.bench                      # data/corpus and dfc/data
+    python -m dfc.tools.bench x.npy y.npy --repeat 9 --bits 8 --profile baseline
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ from dfc.reference.quantizer import quantize
 from dfc.reference.tiling import tile_matrix
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIRS = [REPO_ROOT / "tests" / "data"] + sorted((REPO_ROOT.parent / "shared").glob("corpus*"))
+# The repository's real tensors: what every checkout has.
+DEFAULT_DIRS = [REPO_ROOT / "data" / "corpus", REPO_ROOT / "dfc" / "data"]
+
+# --profile choice -> the (label, encode keyword arguments) of each configuration timed.
+CONFIGS: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "baseline": [("baseline", {"profile": "baseline"})],
+    "extended": [("extended", {"profile": "extended", "setting": "default"}),
+                 ("extended fast", {"profile": "extended", "setting": "fast"})],
+}
+CONFIGS["all"] = CONFIGS["baseline"] + CONFIGS["extended"]
 
 
 @dataclass
@@ -83,18 +95,20 @@ def traced_peak(fn: Callable[[], object]) -> int:
     return peak
 
 
-def bench_dfc(name: str, impl: ModuleType, x: npt.NDArray[np.float32], bits: int, repeat: int,
-              total_values: int, shape: tuple[int, ...], note: str, memory: bool) -> Row:
-    encode: Callable[[object, int], bytes] = impl.encode
+def bench_dfc(name: str, config: tuple[str, dict[str, str]], impl: ModuleType, x: npt.NDArray[np.float32],
+              bits: int, repeat: int, total_values: int, shape: tuple[int, ...], note: str,
+              memory: bool) -> Row:
+    label, options = config
+    encode: Callable[..., bytes] = impl.encode
     decode: Callable[[bytes], npt.NDArray[np.float32]] = impl.decode
-    stream = encode(x, bits)
-    enc = median_time(lambda: encode(x, bits), repeat)
+    stream = encode(x, bits, **options)
+    enc = median_time(lambda: encode(x, bits, **options), repeat)
     dec = median_time(lambda: decode(stream), repeat)
     scale = total_values / x.size
     input_bytes = 4 * x.size
-    enc_peak = traced_peak(lambda: encode(x, bits)) / input_bytes if memory else None
+    enc_peak = traced_peak(lambda: encode(x, bits, **options)) / input_bytes if memory else None
     dec_peak = traced_peak(lambda: decode(stream)) / input_bytes if memory else None
-    return Row(name, shape, f"dfc.{name}", total_values, 8 * len(stream) / x.size,
+    return Row(name, shape, f"dfc.{name} {label}", total_values, 8 * len(stream) / x.size,
                enc * scale, dec * scale, enc_peak, dec_peak, note)
 
 
@@ -135,7 +149,7 @@ def fmt_rate(values: int, seconds: float) -> tuple[str, str]:
     return f"{values / seconds / 1e6:.2f}", f"{4 * values / seconds / 1e6:.1f}"
 
 
-def print_table(rows: list[Row], ratios: dict[str, tuple[float, float]]) -> None:
+def print_table(rows: list[Row], ratios: dict[tuple[str, str], tuple[float, float]]) -> None:
     print("| tensor | shape | codec | bits/value | enc Mval/s | enc MB/s | dec Mval/s | dec MB/s "
           "| enc peak | dec peak | note |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -148,10 +162,32 @@ def print_table(rows: list[Row], ratios: dict[str, tuple[float, float]]) -> None
               f"| {dec_v} | {dec_mb} | {peaks[0]} | {peaks[1]} | {r.note} |")
     if ratios:
         print()
-        print("| tensor | fast/reference encode | fast/reference decode |")
-        print("|---|---:|---:|")
-        for name, (e, d) in ratios.items():
-            print(f"| {name} | {e:.0f}x | {d:.0f}x |")
+        print("| tensor | configuration | fast/reference encode | fast/reference decode |")
+        print("|---|---|---:|---:|")
+        for (name, label), (e, d) in ratios.items():
+            print(f"| {name} | {label} | {e:.0f}x | {d:.0f}x |")
+
+
+def print_summary(rows: list[Row]) -> None:
+    """One line per codec over all tensors: summed values over summed time, the slowest tensor, the largest peak."""
+    print("| codec | bits/value | encode Mval/s (slowest tensor) | decode Mval/s (slowest tensor) "
+          "| peak encode / decode (max) |")
+    print("|---|---:|---:|---:|---:|")
+    for codec in dict.fromkeys(r.codec for r in rows):
+        mine = [r for r in rows if r.codec == codec]
+        values = sum(r.values for r in mine)
+        sliced = any(r.note.startswith("slice") for r in mine)  # a slice's bits are not the tensor's
+        bits = "-" if sliced else f"{sum(r.bits_per_value * r.values for r in mine) / values:.3f}"
+        enc = values / sum(r.enc_s for r in mine) / 1e6
+        dec = values / sum(r.dec_s for r in mine) / 1e6
+        enc_min = min(r.values / r.enc_s for r in mine) / 1e6
+        dec_min = min(r.values / r.dec_s for r in mine) / 1e6
+        enc_peaks = [r.enc_peak for r in mine if r.enc_peak is not None]
+        dec_peaks = [r.dec_peak for r in mine if r.dec_peak is not None]
+        peak = f"{max(enc_peaks):.2f}x / {max(dec_peaks):.2f}x" if enc_peaks and dec_peaks else "-"
+        extrapolated = " (extrapolated)" if ".reference" in codec else ""
+        print(f"| {codec}{extrapolated} | {bits} | {enc:.3g} ({enc_min:.3g}) | {dec:.3g} ({dec_min:.3g}) "
+              f"| {peak} |")
 
 
 def collect_files(paths: list[str]) -> list[Path]:
@@ -167,19 +203,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dfc.tools.bench",
         description="Encode/decode throughput and peak memory of dfc.fast, dfc.reference "
-                    "(on a channel slice, extrapolated) and PNG on real feature tensors; "
-                    "prints markdown tables. Single-threaded.",
-        epilog="example: python -m dfc.tools.bench ../shared/corpus/*-astronaut.npy --repeat 7",
+                    "(on a channel slice, extrapolated) and PNG on real feature tensors, in the "
+                    "baseline and the extended profile; prints markdown tables. Single-threaded.",
+        epilog="examples:\n"
+               "  python -m dfc.tools.bench --repeat 5\n"
+               "      the repository's 11 tensors (data/corpus, dfc/data), both profiles\n"
+               "  python -m dfc.tools.bench x.npy --profile baseline --reference-values 0 --no-memory\n"
+               "      dfc.fast's baseline alone, quickly",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="*", metavar="FILES",
-                        help="float32 .npy tensors (C, H, W); default: tests/data/*.npy and "
-                             "../shared/corpus*/*.npy")
+                        help="float32 .npy tensors (C, H, W); default: data/corpus/*.npy and dfc/data/*.npy")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median); default 5")
     parser.add_argument("--bits", type=int, default=8, help="bit depth; default 8")
+    parser.add_argument("--profile", choices=sorted(CONFIGS), default="all",
+                        help="baseline, extended (both settings) or all (default)")
     parser.add_argument("--reference-values", type=int, default=12000,
-                        help="values in the channel slice coded by dfc.reference; 0 skips it "
-                             "(default 12000)")
+                        help="values in the channel slice coded by dfc.reference (fewer for the slower "
+                             "extended profile: a quarter); 0 skips it (default 12000)")
     parser.add_argument("--no-png", action="store_true", help="skip the PNG comparison")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     args = parser.parse_args(argv)
@@ -197,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     rows: list[Row] = []
-    ratios: dict[str, tuple[float, float]] = {}
-    totals = {"values": 0, "fast_enc": 0.0, "fast_dec": 0.0, "ref_enc": 0.0, "ref_dec": 0.0}
+    ratios: dict[tuple[str, str], tuple[float, float]] = {}
     for path in files:
         x = np.ascontiguousarray(np.load(path), dtype=np.float32)
         if x.ndim != 3:
@@ -207,24 +247,20 @@ def main(argv: list[str] | None = None) -> int:
         shape = tuple(int(s) for s in x.shape)
         name = path.name
         print(f"{name} {shape} ...", file=sys.stderr, flush=True)
-        fast_row = bench_dfc("fast", fast, x, args.bits, args.repeat, x.size, shape, "",
-                             not args.no_memory)
-        fast_row.file = name
-        rows.append(fast_row)
-        totals["values"] += x.size
-        totals["fast_enc"] += fast_row.enc_s
-        totals["fast_dec"] += fast_row.dec_s
-        if args.reference_values > 0:
-            channels = max(1, min(x.shape[0], args.reference_values // (x.shape[1] * x.shape[2])))
-            part = np.ascontiguousarray(x[:channels])
-            ref_row = bench_dfc("reference", dfc.reference, part, args.bits, min(args.repeat, 3),
-                                x.size, shape, f"slice {channels}/{x.shape[0]} ch, extrapolated",
-                                False)
-            ref_row.file = name
-            rows.append(ref_row)
-            ratios[name] = (ref_row.enc_s / fast_row.enc_s, ref_row.dec_s / fast_row.dec_s)
-            totals["ref_enc"] += ref_row.enc_s
-            totals["ref_dec"] += ref_row.dec_s
+        for config in CONFIGS[args.profile]:
+            fast_row = bench_dfc("fast", config, fast, x, args.bits, args.repeat, x.size, shape, "",
+                                 not args.no_memory)
+            fast_row.file = name
+            rows.append(fast_row)
+            slice_values = args.reference_values // (4 if config[1]["profile"] == "extended" else 1)
+            if slice_values > 0:
+                channels = max(1, min(x.shape[0], slice_values // (x.shape[1] * x.shape[2])))
+                part = np.ascontiguousarray(x[:channels])
+                ref_row = bench_dfc("reference", config, dfc.reference, part, args.bits, min(args.repeat, 3),
+                                    x.size, shape, f"slice {channels}/{x.shape[0]} ch, extrapolated", False)
+                ref_row.file = name
+                rows.append(ref_row)
+                ratios[(name, config[0])] = (ref_row.enc_s / fast_row.enc_s, ref_row.dec_s / fast_row.dec_s)
         if not args.no_png:
             png_row = bench_png(x, args.bits, args.repeat, shape)
             if png_row is not None:
@@ -235,17 +271,11 @@ def main(argv: list[str] | None = None) -> int:
           f"dfc backend under test: dfc.fast")
     print()
     print_table(rows, ratios)
-    n = totals["values"]
     print()
-    print(f"all tensors: {n} values; dfc.fast encode {n / totals['fast_enc'] / 1e6:.2f} Mval/s, "
-          f"decode {n / totals['fast_dec'] / 1e6:.2f} Mval/s", end="")
-    if totals["ref_enc"] > 0:
-        print(f"; dfc.reference (extrapolated) encode {n / totals['ref_enc'] / 1e6:.4f} Mval/s, "
-              f"decode {n / totals['ref_dec'] / 1e6:.4f} Mval/s; fast/reference "
-              f"{totals['ref_enc'] / totals['fast_enc']:.0f}x encode, "
-              f"{totals['ref_dec'] / totals['fast_dec']:.0f}x decode")
-    else:
-        print()
+    print(f"all {len({r.file for r in rows})} tensors, {sum(r.values for r in rows if r.codec == rows[0].codec)} "
+          "values (rates: summed values over summed time):")
+    print()
+    print_summary(rows)
     return 0
 
 

@@ -286,21 +286,25 @@ def _plot(merit: dict[str, Any], peers: list[Any], bits: int) -> bytes:
 
     groups = list(merit["groups"])
     n = max(1, len(peers))
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.25 * len(groups) + 3.5), 4.6))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.25 * len(groups) + 3.5) + 2.2, 4.6))
     width = 0.8 / n
-    colors = plt.get_cmap("tab10")
+    # tab10 repeats after ten series; tab20 keeps every bar's colour its own.
+    colors = plt.get_cmap("tab10" if n <= 10 else "tab20")
     for i, p in enumerate(peers):
         vals = [merit["groups"][g][p.key]["mean_percent"] for g in groups]
         xs = [j + (i - (n - 1) / 2) * width for j, v in enumerate(vals) if v is not None]
         ys = [v for v in vals if v is not None]
-        ax.bar(xs, ys, width=width, label=p.label, color=colors(i % 10))
+        own = p.key.startswith("dfc")  # dfc's other profiles, hatched apart from the peers
+        ax.bar(xs, ys, width=width, label=p.label, color=colors(i % colors.N),
+               hatch="//" if own else None, edgecolor="black" if own else None, linewidth=0.4 if own else 0)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g.replace(" ", "\n", 1) for g in groups], fontsize=8)
-    ax.set_ylabel("average bit difference vs dfc (%)")
-    ax.set_title(f"Bits the peer needs more than dfc, {bits}-bit features (positive = dfc smaller)", fontsize=10)
+    ax.set_ylabel("average bit difference vs dfc baseline (%)")
+    ax.set_title(f"Bits each codec needs more than the dfc baseline, {bits}-bit features "
+                 "(positive = baseline smaller)", fontsize=10)
     ax.grid(axis="y", linewidth=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
