@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, load_impl
+from conftest import DATA_DIR, REPO_ROOT, load_impl
 
 from dfc.tools import bench, speed
 
@@ -48,9 +48,15 @@ def test_bench_profile_choice_limits_the_configurations(capsys: pytest.CaptureFi
     assert "dfc.fast baseline" in out and "extended" not in out and "dfc.reference" not in out
 
 
-def test_bench_default_files_are_in_the_repository() -> None:
-    files = bench.collect_files([])
-    assert files and all(f.is_file() and "shared" not in f.parts for f in files)
+def test_bench_default_files_are_the_repositorys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # from a checkout: data/corpus and the packaged tensors; elsewhere the packaged ones alone
+    monkeypatch.chdir(REPO_ROOT)
+    names = sorted(f.name for f in bench.collect_files([]))
+    corpus = sorted(f.name for f in (REPO_ROOT / "data" / "corpus").glob("*.npy"))
+    packaged = sorted(f.name for f in (REPO_ROOT / "dfc" / "data").glob("*.npy"))
+    assert len(corpus) == 9 and len(packaged) == 2 and names == sorted(corpus + packaged)
+    monkeypatch.chdir(tmp_path)
+    assert sorted(f.name for f in bench.collect_files([])) == packaged
 
 
 def test_speed_json_counts_each_codecs_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

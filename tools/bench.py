@@ -34,6 +34,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,9 +46,9 @@ import dfc.reference
 from dfc.reference.quantizer import quantize
 from dfc.reference.tiling import tile_matrix
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The repository's real tensors: what every checkout has.
-DEFAULT_DIRS = [REPO_ROOT / "data" / "corpus", REPO_ROOT / "dfc" / "data"]
+# The repository's real tensors: data/corpus of the checkout it runs in (the
+# current folder) and the two tensors installed with the package (dfc/data).
+DEFAULT_DIRS = [Path("data") / "corpus", Path(str(resources.files("dfc") / "data"))]
 
 # --profile choice -> the (label, encode keyword arguments) of each configuration timed.
 CONFIGS: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="*", metavar="FILES",
-                        help="float32 .npy tensors (C, H, W); default: data/corpus/*.npy and dfc/data/*.npy")
+                        help="float32 .npy tensors (C, H, W); default: data/corpus/*.npy of the "
+                             "current folder and the package's own dfc/data/*.npy")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median); default 5")
     parser.add_argument("--bits", type=int, default=8, help="bit depth; default 8")
     parser.add_argument("--profile", choices=sorted(CONFIGS), default="all",
