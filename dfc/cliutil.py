@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -96,10 +97,21 @@ class StagedFiles:
     def write_text(self, path: Path, text: str) -> None:
         self.write_bytes(path, text.encode("utf-8"))
 
+    def write_json(self, path: Path, report: object) -> None:
+        self.write_text(path, json.dumps(report, indent=1) + "\n")
+
     def commit(self) -> None:
         for tmp, path in self._staged:
             os.replace(tmp, path)
         self._staged.clear()
+
+
+def write_json(path: Path, report: object) -> None:
+    """Write one JSON report, whole or not at all, and say where."""
+    with StagedFiles() as staged:
+        staged.write_json(path, report)
+        staged.commit()
+    print(f"wrote {path}")
 
 
 def guarded(prog: str, call: Callable[[], int]) -> int:

@@ -172,3 +172,13 @@ def decoder_bit_pos(enc: Any) -> int:
     """
     shifts = len(enc.bits) + enc.bitsOutstanding + (0 if enc.firstBitFlag else 1)
     return 9 + shifts
+
+
+def real_files() -> list[Path]:
+    """tests/data's crops and, where ../shared is beside the checkout, the first and
+    last whole tensor of each shared corpus (the differential tests' real inputs)."""
+    files = sorted(DATA_DIR.glob("*.npy"))
+    for corpus in ("corpus", "corpus_leaky"):
+        found = sorted((SHARED_DIR / corpus).glob("*.npy"))
+        files += found[:1] + found[-1:]
+    return files

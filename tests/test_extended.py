@@ -16,7 +16,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, SHARED_DIR, check_roundtrip, data_files, load_data
+from conftest import check_roundtrip, data_files, load_data, real_files
 from hypothesis import given
 from hypothesis import strategies as st
 from test_fast import DISTRIBUTIONS, assert_same_decode, budget, mutate
@@ -128,14 +128,6 @@ def test_fast_byte_identical_to_reference(fast: ModuleType, setting: str, kind: 
     shape = data.draw(small_shapes())
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     assert_identical(fast, KINDS[kind](data.draw, rng, shape), bits, setting)
-
-
-def real_files() -> list[Path]:
-    files = sorted(DATA_DIR.glob("*.npy"))
-    for corpus in ("corpus", "corpus_leaky"):
-        found = sorted((SHARED_DIR / corpus).glob("*.npy"))
-        files += found[:1] + found[-1:]
-    return files
 
 
 @pytest.mark.parametrize("path", real_files(), ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, SHARED_DIR, load_impl
+from conftest import load_impl, real_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -510,14 +510,6 @@ def test_releases_the_gil(fast: ModuleType, entry: str) -> None:
 
 
 # --- (6) real feature tensors --------------------------------------------------------
-
-def real_files() -> list[Path]:
-    files = sorted(DATA_DIR.glob("*.npy"))
-    for corpus in ("corpus", "corpus_leaky"):
-        found = sorted((SHARED_DIR / corpus).glob("*.npy"))
-        files += found[:1] + found[-1:]
-    return files
-
 
 @pytest.mark.parametrize("path", real_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_real_features_identical(fast: ModuleType, path: Path) -> None:

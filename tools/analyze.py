@@ -33,7 +33,6 @@ legend) and Fig. 2 (the tiled quantized features, contrast-enhanced).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool
+from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool, write_json
 
 __all__ = [
     "CATEGORIES",
@@ -471,10 +470,7 @@ def run(args: argparse.Namespace) -> int:
         report = {"bits": args.bits, "threshold": args.threshold,
                   "neighbours": "same tile only (SPEC §4.4 feature matrix); outside the tile is never similar",
                   "rows": [a.to_json() for a in images + tensors]}
-        with StagedFiles() as staged:
-            staged.write_text(args.json, json.dumps(report, indent=1) + "\n")
-            staged.commit()
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shlex
 import sys
 import time
@@ -427,7 +426,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     }
     with StagedFiles() as staged:
         if args.json is not None:
-            staged.write_text(args.json, json.dumps(report, indent=1) + "\n")
+            staged.write_json(args.json, report)
         if args.plot is not None:
             staged.write_bytes(args.plot, _plot(merit, columns, args.bits))
         staged.commit()

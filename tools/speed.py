@@ -23,7 +23,6 @@ of libjxl effort 9's encoder; --json writes everything.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool
+from dfc.cliutil import CliError, load_npy, run_tool, write_json
 
 #: (key, label, profile, setting) of the dfc codecs measured.
 DFC_CODECS = (
@@ -309,10 +308,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "tensors": [{"file": str(t.path), "group": t.group, "values": int(t.x.size), "results": t.results}
                         for t in tensors],
         }
-        with StagedFiles() as staged:
-            staged.write_text(args.json, json.dumps(report, indent=1) + "\n")
-            staged.commit()
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 
