@@ -182,3 +182,15 @@ def real_files() -> list[Path]:
         found = sorted((SHARED_DIR / corpus).glob("*.npy"))
         files += found[:1] + found[-1:]
     return files
+
+
+def fit_shape(c: int, h: int, w: int, max_values: int) -> tuple[int, int, int]:
+    """Halve C first, then the longer of H and W, until C*H*W <= max_values."""
+    while c * h * w > max_values:
+        if c > 1:
+            c = max(1, c // 2)
+        elif h >= w:
+            h = max(1, h // 2)
+        else:
+            w = max(1, w // 2)
+    return c, h, w

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import check_roundtrip, data_files, load_data, real_files
+from conftest import check_roundtrip, data_files, fit_shape, load_data, real_files
 from hypothesis import given
 from hypothesis import strategies as st
 from test_fast import DISTRIBUTIONS, assert_same_decode, budget, mutate
@@ -42,14 +42,7 @@ def small_shapes(draw: st.DrawFn) -> Shape:
     c = draw(st.integers(1, 512))
     h = draw(st.integers(1, 64))
     w = draw(st.integers(1, 64))
-    while c * h * w > MAX_VALUES:
-        if c > 1:
-            c = max(1, c // 2)
-        elif h >= w:
-            h = max(1, h // 2)
-        else:
-            w = max(1, w // 2)
-    return c, h, w
+    return fit_shape(c, h, w, MAX_VALUES)
 
 
 def hardswish(draw: st.DrawFn, rng: np.random.Generator, shape: Shape) -> np.ndarray:

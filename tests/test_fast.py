@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import load_impl, real_files
+from conftest import fit_shape, load_impl, real_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,14 +183,7 @@ def shapes(draw: st.DrawFn) -> Shape:
     c = draw(st.integers(1, 64))
     h = draw(st.integers(1, 40))
     w = draw(st.integers(1, 40))
-    while c * h * w > MAX_VALUES:  # keep the reference quick: fewer channels first
-        if c > 1:
-            c = max(1, c // 2)
-        elif h >= w:
-            h = max(1, h // 2)
-        else:
-            w = max(1, w // 2)
-    return c, h, w
+    return fit_shape(c, h, w, MAX_VALUES)  # keep the reference quick: fewer channels first
 
 
 scales = st.sampled_from([1e-30, 1e-3, 0.37, 1.0, 6.0, 1e3, 1e30])
