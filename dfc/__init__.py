@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 
 from .errors import DecodeError, TruncatedStreamError
@@ -52,7 +53,17 @@ def _import_fast() -> tuple[ModuleType | None, str]:
     except ModuleNotFoundError as exc:
         if exc.name not in _FAST_MODULES:
             raise
-        return None, str(exc)
+        return None, str(exc) + _checkout_hint()
+
+
+def _checkout_hint() -> str:
+    """Where this dfc is an unbuilt source checkout, say so: run from the
+    checkout's root, ``python -m`` imports it ahead of an installed dfc."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "setup.py").is_file() or not (root / "fast").is_dir():
+        return ""
+    return (f"; this dfc is the source checkout at {root}, which shadows an installed dfc when run "
+            "from there: build it in place ('python setup.py build_ext --inplace') or run from another folder")
 
 
 def _select_backend() -> tuple[str, ModuleType]:

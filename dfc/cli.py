@@ -280,6 +280,7 @@ def _add_tool_verbs(sub: Any) -> None:
         "extract": ("dfc.tools.extract", "save a pretrained ONNX network's activations on photos as .npy features"),
         "analyze": ("dfc.tools.analyze", "the paper's Table I statistics, entropy and Fig. 2/3 plots of features"),
         "compare": ("dfc.tools.compare", "dfc against lossless image codecs on the same features (Fig. 6)"),
+        "speed": ("dfc.tools.speed", "bits and speed of both profiles against JPEG XL, JPEG-LS and PNG, one core"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)

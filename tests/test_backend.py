@@ -107,6 +107,9 @@ def test_require_fast_with_absent_extension_fails_import(tmp_path: Path, purepyt
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: DFC_REQUIRE_FAST=1 but the compiled backend dfc.fast is not built")
     assert "No module named 'dfc.fast._codec'" in last
+    # an unbuilt checkout says that it is one (run from there, it shadows an installed dfc)
+    checkout = (Path(PACKAGE_PARENT) / "setup.py").is_file()
+    assert (f"this dfc is the source checkout at {Path(PACKAGE_PARENT).resolve()}" in last) == checkout
 
 
 def test_require_fast_with_purepython_selects_reference(tmp_path: Path, fast: ModuleType) -> None:

@@ -1,5 +1,5 @@
 """The measurement tools whose numbers go into README.md and SPEC.md Annex A.3:
-``python -m dfc.tools.bench`` and ``python -m dfc.tools.speed``. Timings are never
+``dfc bench`` and ``dfc speed``. Timings are never
 asserted (benchmarks are not timed tests); what they report about the streams is:
 every configuration is there, and its bits per value are the stream's."""
 

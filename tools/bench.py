@@ -20,8 +20,8 @@ which includes numpy arrays and dfc.fast's C buffers (PyMem_Raw*), but not the
 input array itself nor memory a library takes from malloc directly (zlib inside
 Pillow). Tracing slows the call, so it is measured in a separate, untimed run.
 
-    python -m dfc.tools.bench                      # data/corpus and dfc/data
-    python -m dfc.tools.bench x.npy y.npy --repeat 9 --bits 8 --profile baseline
+    dfc bench                      # data/corpus and dfc/data
+    dfc bench x.npy y.npy --repeat 9 --bits 8 --profile baseline
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+import dfc
 import dfc.reference
 from dfc.reference.quantizer import quantize
 from dfc.reference.tiling import tile_matrix
@@ -202,14 +203,14 @@ def collect_files(paths: list[str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dfc.tools.bench",
+        prog="dfc bench",
         description="Encode/decode throughput and peak memory of dfc.fast, dfc.reference "
                     "(on a channel slice, extrapolated) and PNG on real feature tensors, in the "
                     "baseline and the extended profile; prints markdown tables. Single-threaded.",
         epilog="examples:\n"
-               "  python -m dfc.tools.bench --repeat 5\n"
+               "  dfc bench --repeat 5\n"
                "      the repository's 11 tensors (data/corpus, dfc/data), both profiles\n"
-               "  python -m dfc.tools.bench x.npy --profile baseline --reference-values 0 --no-memory\n"
+               "  dfc bench x.npy --profile baseline --reference-values 0 --no-memory\n"
                "      dfc.fast's baseline alone, quickly",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -229,10 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    try:
-        import dfc.fast as fast
-    except ImportError as exc:
-        print(f"error: dfc.fast is not built ({exc})", file=sys.stderr)
+    fast, why = dfc._import_fast()
+    if fast is None:
+        print(f"error: dfc.fast is not built ({why})", file=sys.stderr)
         return 1
     files = collect_files(args.files)
     if not files:
