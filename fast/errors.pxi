@@ -15,6 +15,7 @@ cdef enum ErrCode:
     ERR_RESIDUAL_RANGE
     ERR_SAMPLE_RANGE
     ERR_MISSING_END
+    ERR_FINAL_BIT
     ERR_UNUSED_BYTES
     ERR_NONZERO_PADDING
 
@@ -61,6 +62,9 @@ cdef object decode_error(Err* err):
     if code == ERR_MISSING_END:
         return DecodeError("missing_end_of_payload", off, "5.1",
                            "end_of_payload is 0 after the last tile")
+    if code == ERR_FINAL_BIT:
+        return DecodeError("bad_final_bit", off, "5.1",
+                           "the last bit of the arithmetic code is 0, not the flush's final 1")
     if code == ERR_UNUSED_BYTES:
         return DecodeError("payload_unused_bytes", off, "5.1",
                            f"{err.v[0]} payload bytes follow end_of_payload")

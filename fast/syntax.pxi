@@ -542,13 +542,16 @@ cdef int write_payload(const uint16_t* q, Py_ssize_t channels, Py_ssize_t height
 
 
 cdef inline int read_end_of_payload(Dec* d, Err* err) noexcept nogil:
-    """SPEC §5.1 end_of_payload, which must be 1, then the alignment_zero_bits;
-    no payload byte may remain. Returns 0, or -1 with err filled in."""
+    """SPEC §5.1 end_of_payload, which must be 1 and leave a 1 as the last bit
+    read, then the alignment_zero_bits; no payload byte may remain. Returns 0, or -1 with err filled in."""
     cdef int64_t used
     if overrun(d):
         return fail(err, 1, d.end, ERR_PAYLOAD_OVERRUN, d.end)
     if decode_terminate(d) != 1:
         return fail(err, overrun(d), d.end, ERR_MISSING_END, byte_offset(d))
+    used = bit_pos(d) - 1  # the bit read last: the flush's final 1
+    if not (d.data[used >> 3] >> (7 - (used & 7))) & 1:
+        return fail(err, overrun(d), d.end, ERR_FINAL_BIT, d.start + (used >> 3))
     used = (bit_pos(d) + 7) // 8
     if used < d.end - d.start:
         err.v[0] = (d.end - d.start) - used

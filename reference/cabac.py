@@ -180,6 +180,11 @@ class ArithmeticDecoder:
             self.bit_pos += 1
         return value
 
+    def last_bit(self) -> int:
+        """The payload bit read last (SPEC §5.1 requires it to be 1 after end_of_payload)."""
+        pos = self.bit_pos - 1
+        return (self.data[self.start + (pos >> 3)] >> (7 - (pos & 7))) & 1
+
     def renorm_d(self) -> None:
         """The renormalization that ends SPEC §7.4.2 and §7.4.4."""
         while self.ivlCurrRange < 256:

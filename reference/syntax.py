@@ -121,14 +121,17 @@ def write_end_of_payload(enc: ArithmeticEncoder) -> None:
 
 def read_end_of_payload(dec: ArithmeticDecoder, payload_size: int,
                         trace: TraceSink | None = None) -> None:
-    """SPEC §5.1: end_of_payload is 1, no payload byte is left unread, and the
-    alignment_zero_bits are 0."""
+    """SPEC §5.1: end_of_payload is 1, the last bit it leaves read is a 1, no
+    payload byte is left unread, and the alignment_zero_bits are 0."""
     start = dec.bit_pos
     if dec.decode_terminate() != 1:
         raise DecodeError("missing_end_of_payload", dec.byte_offset(), "5.1",
                           "end_of_payload is 0 after the last tile")
     if trace is not None:
         trace.end_of_payload(start)
+    if dec.last_bit() != 1:  # the flush's final 1: one byte form per stream
+        raise DecodeError("bad_final_bit", dec.start + ((dec.bit_pos - 1) >> 3), "5.1",
+                          "the last bit of the arithmetic code is 0, not the flush's final 1")
     used = (dec.bit_pos + 7) // 8
     if used < payload_size:
         raise DecodeError("payload_unused_bytes", dec.start + used, "5.1",

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -194,3 +195,15 @@ def fit_shape(c: int, h: int, w: int, max_values: int) -> tuple[int, int, int]:
         else:
             w = max(1, w // 2)
     return c, h, w
+
+
+def conformance_payloads(profile: int) -> Iterator[tuple[str, Any, bytes]]:
+    """(name, header, payload) of each valid conformance vector of ``profile``."""
+    from dfc.reference.header import read_header
+
+    folder = REPO_ROOT / "conformance_streams"
+    for entry in json.loads((folder / "manifest.json").read_text())["valid"]:
+        data = (folder / entry["files"]["stream"]["path"]).read_bytes()
+        header = read_header(data)
+        if header.profile == profile:
+            yield entry["name"], header, data[header.header_size: header.header_size + header.payload_size]

@@ -27,7 +27,7 @@ def test_manifest_files_present_and_hashes_match() -> None:
 def test_every_error_code_has_an_invalid_vector() -> None:
     codes = {entry["expect_error"] for entry in MANIFEST["invalid"]}
     spec = (FOLDER.parent / "SPEC.md").read_text()
-    table = spec[spec.index("Table 10"):spec.index("## 10")]
+    table = spec[spec.index("Table 10 — error codes"):spec.index("## 10")]
     listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
     assert codes == listed
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import decoder_bit_pos, is_reference, load_data
+from conftest import conformance_payloads, decoder_bit_pos, is_reference, load_data
 
 import dfc.reference
 from dfc.errors import DecodeError, TruncatedStreamError
@@ -359,6 +359,40 @@ def test_rejects_missing_end_of_payload(impl: ModuleType) -> None:
     assert decoder_bit_pos(enc) == 11
     header = tensor_1x1(8)
     expect_error(impl, reframe(header, finish(enc)), "missing_end_of_payload", header.header_size + 1)
+
+
+def clear_final_bit(payload: bytes) -> tuple[bytes, int]:
+    """The payload with its last 1 bit (the flush's final 1, SPEC §7.6.4) cleared,
+    and the index of the byte that held it."""
+    data = bytearray(payload)
+    i = max(k for k, byte in enumerate(data) if byte)
+    data[i] &= data[i] - 1
+    return bytes(data), i
+
+
+def test_rejects_a_final_bit_of_zero(impl: ModuleType) -> None:
+    # 1x1x1 Pal tile, skipped (two LPS bins), then end_of_payload = 1 from offset
+    # 478 or 479: the encoder writes 479, whose last bit is the final 1; with it
+    # cleared the decoder still reads end_of_payload = 1, from offset 478.
+    enc, _ = code_1x1_block(MODE_PAL, 0)
+    payload, i = clear_final_bit(finish(enc))
+    header = tensor_1x1(8)
+    expect_error(impl, reframe(header, payload), "bad_final_bit", header.header_size + i)
+
+
+def test_each_stream_has_one_byte_form(impl: ModuleType) -> None:
+    """SPEC §5.1: clearing the final 1 of any valid profile-0 vector gives a stream
+    that is rejected, mostly for its final bit (the rest read end_of_payload as 0)."""
+    codes = []
+    for name, header, payload in conformance_payloads(profile=0):
+        cleared, i = clear_final_bit(payload)
+        with pytest.raises(DecodeError) as info:
+            impl.decode_stream(reframe(header, cleared))
+        assert info.value.code in ("bad_final_bit", "missing_end_of_payload"), (name, str(info.value))
+        if info.value.code == "bad_final_bit":
+            assert info.value.offset == header.header_size + i, name
+        codes.append(info.value.code)
+    assert codes.count("bad_final_bit") >= len(codes) // 2, codes
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\x80\x00", b"\xff"])

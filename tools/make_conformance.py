@@ -51,7 +51,8 @@ from dfc.reference.ext_syntax import (
 from dfc.reference.header import Header, crc32, frame_stream, read_header
 from dfc.reference.quantizer import zero_level
 from dfc.reference.rangecoder import RangeEncoder
-from dfc.reference.syntax import write_abs_remaining
+from dfc.reference.state import PayloadState
+from dfc.reference.syntax import write_abs_remaining, write_pred_mode, write_residual_block, write_skip_flag
 from dfc.reference.tables import (
     CTX_GT1_FLAG,
     CTX_GT2_FLAG,
@@ -59,6 +60,8 @@ from dfc.reference.tables import (
     CTX_SIGN_FLAG,
     CTX_SKIP_FLAG,
     MAX_EG_PREFIX,
+    MODE_HOR,
+    MODE_PAL,
     UNARY_LIMIT,
 )
 
@@ -355,6 +358,51 @@ def _missing_end_of_payload() -> bytes:
     return _one_sample_stream(build, flush=False)
 
 
+def _hor_block_then_end_of_payload_0(residual: int) -> tuple[bytes, int]:
+    """A 1x1x1 payload: the block in Hor (rem_mode) with ``residual`` (skipped
+    when 0), then end_of_payload = 0, whose DecodeTerminate leaves ivlCurrRange
+    254 and so renormalizes one bit, then the real end; and the decoder's bit
+    position just before that renormalization (SPEC §5.1, §7.4.4)."""
+    enc = ArithmeticEncoder()
+    state = PayloadState.initial((0,))
+    write_pred_mode(enc, state, MODE_HOR, MODE_PAL)
+    write_skip_flag(enc, state, 1 if residual == 0 else 0, 0)
+    if residual:
+        block = [[0] * 4 for _ in range(4)]
+        block[0][0] = residual
+        write_residual_block(enc, state, MODE_HOR, [(0, 0)], block)
+    assert enc.range in (256, 257)
+    # the decoder reads 9 bits, then one per bit the encoder emitted, holds or dropped
+    position = 9 + len(enc.bits) + enc.bitsOutstanding + (0 if enc.firstBitFlag else 1)
+    enc.encode_terminate(0)
+    enc.encode_terminate(1)
+    return enc.payload(), position
+
+
+def _end_of_payload_0_after_renorm() -> bytes:
+    # residual 2: the renormalization moves the read position from the last bit
+    # of a byte to the next byte, where the error is reported.
+    payload, position = _hor_block_then_end_of_payload_0(2)
+    assert position % 8 == 7
+    return _reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload)
+
+
+def _end_of_payload_0_overrun() -> bytes:
+    # residual 3: the payload cut where end_of_payload's comparison stands, at a
+    # byte boundary, so that its renormalization needs a bit past the payload.
+    payload, position = _hor_block_then_end_of_payload_0(3)
+    assert position % 8 == 0
+    return _reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload[: position // 8])
+
+
+def _clear_final_bit(payload: bytes) -> bytes:
+    """The payload with its last 1 bit, the flush's final 1 (SPEC §7.6.4), cleared."""
+    data = bytearray(payload)
+    i = max(k for k, byte in enumerate(data) if byte)
+    data[i] &= data[i] - 1
+    return bytes(data)
+
+
 def _with_payload(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
     header = read_header(data)
     payload = data[header.header_size:header.header_size + header.payload_size]
@@ -485,6 +533,15 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       _nonzero_padding),
         InvalidVector("missing_end_of_payload", "missing_end_of_payload", "end_of_payload is 0", "5.1",
                       _missing_end_of_payload),
+        InvalidVector("missing_end_of_payload_after_renorm", "missing_end_of_payload",
+                      "end_of_payload is 0; its renormalization takes the read position into the next byte, "
+                      "where the error is reported", "5.1", _end_of_payload_0_after_renorm),
+        InvalidVector("missing_end_of_payload_overrun", "payload_overrun",
+                      "end_of_payload is 0 and its renormalization needs a bit past the payload: the overrun "
+                      "comes first", "5.1", _end_of_payload_0_overrun),
+        InvalidVector("bad_final_bit", "bad_final_bit",
+                      "the final 1 of the arithmetic code cleared: end_of_payload still decodes as 1",
+                      "5.1", lambda: _with_payload(base(), _clear_final_bit)),
         InvalidVector("sample_out_of_range", "sample_out_of_range", "Pal 0 plus residual -1", "6.8",
                       _sample_out_of_range),
         InvalidVector("residual_out_of_range", "residual_out_of_range", "residual magnitude 300 with n = 8", "6.7.4",
