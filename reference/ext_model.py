@@ -52,11 +52,8 @@ def initial_ext_contexts() -> list[ExtContext]:
 
 def squash(d: int) -> int:
     """SPEC §11.9 squash: 4096 / (1 + e^(-d/256)) by linear interpolation of
-    SQUASH_POINTS, for d in -2047 .. 2047; a probability in 1/4096."""
-    if d > STRETCH_LIMIT:
-        return 4095
-    if d < -STRETCH_LIMIT:
-        return 1
+    SQUASH_POINTS, for d in -2047 .. 2047 (the mixer clamps its sum to that
+    range first); a probability in 1/4096."""
     w = d & 127
     i = (d >> 7) + 16
     return (SQUASH_POINTS[i] * (128 - w) + SQUASH_POINTS[i + 1] * w + 64) >> 7

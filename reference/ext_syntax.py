@@ -100,11 +100,10 @@ class ExtState:
     params: ExtParams
     contexts: list[ExtContext] = field(default_factory=initial_ext_contexts)
     mixer: Mixer = field(default_factory=Mixer)
-    XE: list[list[int]] = field(default_factory=list)
+    XE: list[list[int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.XE:
-            self.XE = [[0] * self.params.width for _ in range(self.params.height)]
+        self.XE = [[0] * self.params.width for _ in range(self.params.height)]
 
 
 @dataclass

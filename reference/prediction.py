@@ -8,7 +8,7 @@ from dfc.errors import DecodeError
 
 from .blocks import block_size
 from .state import Samples, Tile
-from .tables import FILTER_TAPS, MODE_FIL_A, MODE_FIL_B, MODE_HOR, MODE_PAL, MODE_VER, NUM_MODES
+from .tables import FILTER_TAPS, MODE_HOR, MODE_PAL, MODE_VER, NUM_MODES
 
 Residual = list[list[int]]  # residual[y][x] of one 4x4 block
 
@@ -33,13 +33,11 @@ def predict_sample(mode: int, samples: Samples, x: int, y: int, PalPred: int) ->
         return neighbour(samples, x - 1, y, PalPred)
     if mode == MODE_VER:
         return neighbour(samples, x, y - 1, PalPred)
-    if mode in (MODE_FIL_A, MODE_FIL_B):
-        wTL, wT, wL = FILTER_TAPS[mode]
-        tl = neighbour(samples, x - 1, y - 1, PalPred)
-        t = neighbour(samples, x, y - 1, PalPred)
-        left = neighbour(samples, x - 1, y, PalPred)
-        return (wTL * tl + wT * t + wL * left + 16) >> 5
-    raise ValueError(f"no prediction mode {mode}")
+    wTL, wT, wL = FILTER_TAPS[mode]  # MODE_FIL_A or MODE_FIL_B
+    tl = neighbour(samples, x - 1, y - 1, PalPred)
+    t = neighbour(samples, x, y - 1, PalPred)
+    left = neighbour(samples, x - 1, y, PalPred)
+    return (wTL * tl + wT * t + wL * left + 16) >> 5
 
 
 def derive_mpm(modes: list[list[int]], bx: int, by: int) -> int:

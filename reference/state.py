@@ -65,15 +65,11 @@ class Tile:
     width: int
     L: int
     PalPred: int
-    samples: Samples = field(default_factory=list)
-    modes: list[list[int]] = field(default_factory=list)
-    skip_flags: list[list[int]] = field(default_factory=list)
+    samples: Samples
+    modes: list[list[int]] = field(init=False)
+    skip_flags: list[list[int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.samples:
-            self.samples = [[0] * self.width for _ in range(self.height)]
         blocks_down, blocks_across = (self.height + 3) // 4, (self.width + 3) // 4
-        if not self.modes:
-            self.modes = [[0] * blocks_across for _ in range(blocks_down)]
-        if not self.skip_flags:
-            self.skip_flags = [[0] * blocks_across for _ in range(blocks_down)]
+        self.modes = [[0] * blocks_across for _ in range(blocks_down)]
+        self.skip_flags = [[0] * blocks_across for _ in range(blocks_down)]

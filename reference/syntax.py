@@ -160,7 +160,8 @@ def read_tile(dec: ArithmeticDecoder, state: PayloadState, c: int, height: int, 
               L: int, trace: TraceSink | None = None) -> Tile:
     """SPEC §5.2 tile(c), read: palette_idx selects PalPred, then the blocks."""
     palette_idx = read_palette_idx(dec, state, element_tracer(trace, c, None))
-    tile = Tile(c=c, height=height, width=width, L=L, PalPred=state.PaletteOrder[palette_idx])
+    tile = Tile(c=c, height=height, width=width, L=L, PalPred=state.PaletteOrder[palette_idx],
+                samples=[[0] * width for _ in range(height)])
     for by in range((height + 3) // 4):
         for bx in range((width + 3) // 4):
             read_block(dec, state, tile, bx, by, element_tracer(trace, c, (bx, by)))
@@ -491,6 +492,7 @@ def read_residual_block(dec: ArithmeticDecoder, state: PayloadState, mode: int,
         AbsLevel[k] = Base
         if BaseOpen:
             start = dec.bit_pos
+            trace(start, "Rice", Rice)  # derived, not a syntax element (SPEC §10)
             abs_remaining = read_abs_remaining(dec, Rice)
             trace(start, "abs_remaining", abs_remaining)
             AbsLevel[k] = Base + abs_remaining
@@ -504,4 +506,5 @@ def read_residual_block(dec: ArithmeticDecoder, state: PayloadState, mode: int,
                 f"residual magnitude {AbsLevel[k]} exceeds 2^bit_depth - 1 = {L}",
             )
         residual[y][x] = -AbsLevel[k] if sign_flag[k] else AbsLevel[k]
+        trace(dec.bit_pos, f"residual[{x},{y}]", residual[y][x])  # derived (SPEC §10)
     return residual

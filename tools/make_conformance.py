@@ -15,32 +15,25 @@ change to the format (and bump the format version; SPEC.md §1.1).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import shutil
 import struct
 import sys
 import tempfile
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from dfc.errors import DecodeError
 from dfc.reference import decode_stream, encode
 from dfc.reference.cabac import ArithmeticEncoder, initial_contexts
+from dfc.reference.decoder import DecodedStream
 from dfc.reference.ext_syntax import (
-    ExtParams,
     ExtState,
-    ExtTile,
     Features,
-    at_prediction_decision,
-    features,
     in_band_decision,
     magnitude_decision,
     magnitude_escape_decision,
@@ -48,162 +41,54 @@ from dfc.reference.ext_syntax import (
     write_decision,
     write_magnitude,
 )
-from dfc.reference.header import Header, crc32, frame_stream, read_header
-from dfc.reference.quantizer import zero_level
+from dfc.reference.header import Header
 from dfc.reference.rangecoder import RangeEncoder
 from dfc.reference.state import PayloadState
 from dfc.reference.syntax import write_abs_remaining, write_pred_mode, write_residual_block, write_skip_flag
 from dfc.reference.tables import (
-    CTX_GT1_FLAG,
-    CTX_GT2_FLAG,
     CTX_MPM_FLAG,
-    CTX_SIGN_FLAG,
     CTX_SKIP_FLAG,
     MAX_EG_PREFIX,
     MODE_HOR,
     MODE_PAL,
+    PROFILE_EXTENDED,
     UNARY_LIMIT,
 )
 
+from .conformance_build import (
+    Array,
+    ElementCounter,
+    InvalidVector,
+    ValidVector,
+    above_prediction,
+    base_stream,
+    clear_final_bit,
+    ext_base_stream,
+    ext_one_sample,
+    ext_vector,
+    hardswish_like,
+    leaky_like,
+    one_sample_stream,
+    patch_header,
+    real,
+    reframe,
+    relu_like,
+    repo_real,
+    residual_prefix,
+    seeded,
+    smooth,
+    smooth_leaky,
+    with_payload,
+)
+from .conformance_edges import crafted_vectors, invalid_edges, paper_vectors, valid_edges
+
 GENERATOR = "python -m dfc.tools.make_conformance conformance_streams"
-
-Array = npt.NDArray[Any]
-
-
-@dataclass
-class ElementCounter:
-    """A TraceSink that counts syntax elements and their values (for sidecars)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    modes: Counter[int] = field(default_factory=Counter)
-    max_remaining: int = 0
-    _block: tuple[int, tuple[int, int] | None] = (-1, None)
-    _block_sig_ones = 0
-    _block_levels = 0
-
-    def header_field(self, byte_offset: int, name: str, value: object) -> None:
-        return None
-
-    def payload_element(self, bit_pos: int, channel: int, block: tuple[int, int] | None,
-                        name: str, value: int) -> None:
-        key = name.split("[")[0]
-        self.counts[key] += 1
-        if (channel, block) != self._block:
-            self._block, self._block_sig_ones, self._block_levels = (channel, block), 0, 0
-        if key == "sig_flag":
-            self._block_sig_ones += value
-        if key == "gt1_flag":
-            # the block's first gt1_flag: with no coded sig_flag equal to 1 before
-            # it, its one significant residual is at an inferred sig_flag (SPEC §6.7)
-            if self._block_levels == 0 and self._block_sig_ones == 0:
-                self.counts["inferred_sig_flag"] += 1
-            self._block_levels += 1
-        if key == "abs_remaining":
-            self.max_remaining = max(self.max_remaining, value)
-        if key == "pred_mode":
-            self.modes[value] += 1
-        if key == "skip_flag" and value:
-            self.counts["skipped_blocks"] += 1
-
-    def end_of_payload(self, bit_pos: int) -> None:
-        return None
-
-    def ext_element(self, byte_pos: int, channel: int, x: int, y: int, name: str, value: int) -> None:
-        self.counts[name] += 1
-        if name == "in_band" and value:
-            self.counts["samples_in_band"] += 1
-        if name == "magnitude":
-            self.max_remaining = max(self.max_remaining, value)
-
-
-# --- inputs -----------------------------------------------------------------
-
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def relu_like(shape: tuple[int, int, int], seed: int, zero_fraction: float = 0.6) -> Array:
-    rng = _rng(seed)
-    x = np.abs(rng.normal(0.0, 1.5, size=shape))
-    x[rng.random(shape) < zero_fraction] = 0.0
-    return x.astype(np.float32)
-
-
-def leaky_like(shape: tuple[int, int, int], seed: int) -> Array:
-    rng = _rng(seed)
-    x = rng.normal(0.0, 1.0, size=shape)
-    return np.where(x < 0, 0.1 * x, x).astype(np.float32)
-
-
-def smooth(shape: tuple[int, int, int], seed: int) -> Array:
-    """Spatially smooth channels, so that Hor, Ver and the filters win blocks."""
-    rng = _rng(seed)
-    c, h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = np.empty(shape, dtype=np.float64)
-    for ch in range(c):
-        fx, fy = rng.uniform(0.05, 0.4, size=2)
-        kind = ch % 4
-        if kind == 0:
-            out[ch] = np.sin(fx * xx)  # varies along x only: Ver wins
-        elif kind == 1:
-            out[ch] = np.sin(fy * yy)  # varies along y: Hor wins
-        elif kind == 2:
-            out[ch] = np.sin(fx * xx + fy * yy)
-        else:
-            out[ch] = rng.normal(size=(h, w)) * 0.05 + np.sin(fx * xx)
-    return out.astype(np.float32)
-
-
-def _real(name: str, channels: int) -> Array:
-    from importlib import resources
-
-    path = resources.files("dfc") / "data" / name
-    with resources.as_file(path) as p:
-        array: Array = np.load(p)
-    return array[:channels].astype(np.float32)
-
-
-@dataclass(frozen=True)
-class ValidVector:
-    name: str
-    description: str
-    sections: tuple[str, ...]
-    make: Callable[[], Array]
-    bits: int = 8
-    check: Callable[[ElementCounter, Header], bool] | None = None
-    profile: str = "baseline"
-    setting: str = "default"
-
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _repo_real(relative: str, channels: int, height: int | None = None, width: int | None = None) -> Array:
-    array: Array = np.load(REPO / relative)
-    return np.ascontiguousarray(array[:channels, :height, :width].astype(np.float32))
-
-
-def smooth_leaky(shape: tuple[int, int, int], seed: int) -> Array:
-    z = np.cumsum(np.cumsum(_rng(seed).normal(size=shape), axis=1), axis=2)
-    return np.where(z > 0, z, 0.1 * z).astype(np.float32)
-
-
-def hardswish_like(shape: tuple[int, int, int], seed: int) -> Array:
-    z = _rng(seed).normal(-0.5, 2.0, size=shape)
-    return (z * np.clip(z + 3, 0, 6) / 6).astype(np.float32)
-
-
-def _ext(name: str, description: str, sections: tuple[str, ...], make: Callable[[], Array], bits: int = 8,
-         setting: str = "default", check: Callable[[ElementCounter, Header], bool] | None = None) -> ValidVector:
-    return ValidVector(name, description, ("11",) + sections, make, bits, check, "extended", setting)
-
 
 VALID: tuple[ValidVector, ...] = (
     ValidVector("relu6_real_32ch", "32 channels of a real EfficientNet-Lite0 ReLU6 layer (14x14, dfc/data)",
-                ("4.2", "5.2", "6.5", "6.7"), lambda: _real("effnet_lite0-deep-astronaut.npy", 32)),
+                ("4.2", "5.2", "6.5", "6.7"), lambda: real("effnet_lite0-deep-astronaut.npy", 32)),
     ValidVector("leaky_real_32ch", "32 channels of a real Yolo-Fastest-XL leaky-ReLU layer (10x10, negative minimum)",
-                ("4.2", "4.3", "5.3", "5.4"), lambda: _real("yolofastest_xl-deep-kodim06.npy", 32)),
+                ("4.2", "4.3", "5.3", "5.4"), lambda: real("yolofastest_xl-deep-kodim06.npy", 32)),
     ValidVector("tile_1x1", "seven 1x1 channels: one 1x1 block per tile; every value is in the palette, "
                 "so every block is skipped", ("6.1", "6.6"), lambda: relu_like((7, 1, 1), 1),
                 check=lambda c, h: c.counts["skipped_blocks"] == 7),
@@ -228,7 +113,7 @@ VALID: tuple[ValidVector, ...] = (
                 ("4.2", "4.3", "5.3"), lambda: np.full((2, 6, 6), 1.5, dtype=np.float32),
                 check=lambda c, h: h.palette_size == 1),
     ValidVector("palette_3_values", "a tensor with three distinct values: palette_size 3",
-                ("3.2", "5.3", "8.2"), lambda: (_rng(7).integers(0, 3, size=(4, 8, 8)) * 0.5).astype(np.float32),
+                ("3.2", "5.3", "8.2"), lambda: (seeded(7).integers(0, 3, size=(4, 8, 8)) * 0.5).astype(np.float32),
                 check=lambda c, h: h.palette_size == 3),
     ValidVector("bit_depth_1", "n = 1: L = 1, palette of two values", ("4.1", "6.7.4"),
                 lambda: relu_like((3, 9, 9), 8), bits=1),
@@ -236,114 +121,73 @@ VALID: tuple[ValidVector, ...] = (
     ValidVector("bit_depth_12", "n = 12: large residuals, Rice parameter at its maximum",
                 ("6.7.3",), lambda: leaky_like((4, 12, 12), 10), bits=12),
     ValidVector("rice_escape_16bit", "n = 16, uniform values: Exp-Golomb escapes of abs_remaining",
-                ("6.7.3",), lambda: _rng(11).uniform(-1, 1, size=(2, 8, 8)).astype(np.float32), bits=16,
+                ("6.7.3",), lambda: seeded(11).uniform(-1, 1, size=(2, 8, 8)).astype(np.float32), bits=16,
                 check=lambda c, h: c.max_remaining >= 1 << 12),
     ValidVector("sparse_relu", "95% zeros: mostly skipped blocks, skip_flag contexts",
                 ("6.6",), lambda: relu_like((16, 12, 12), 12, zero_fraction=0.95),
                 check=lambda c, h: c.counts["skipped_blocks"] > 0),
     # profile 1 (SPEC §11)
-    _ext("ext_relu6_real_16ch", "profile 1, setting 0: 16 channels of a real EfficientNet-Lite0 ReLU6 layer "
+    ext_vector("ext_relu6_real_16ch", "profile 1, setting 0: 16 channels of a real EfficientNet-Lite0 ReLU6 layer "
          "(no zero level inside the range: floor mode)", ("11.2", "11.9"),
-         lambda: _real("effnet_lite0-deep-astronaut.npy", 16),
+         lambda: real("effnet_lite0-deep-astronaut.npy", 16),
          check=lambda c, h: h.band_flag == 0 and h.split_offset == 4),
-    _ext("ext_relu6_real_16ch_fast", "profile 1, setting 1: the same tensor", ("11.8",),
-         lambda: _real("effnet_lite0-deep-astronaut.npy", 16), setting="fast",
+    ext_vector("ext_relu6_real_16ch_fast", "profile 1, setting 1: the same tensor", ("11.8",),
+         lambda: real("effnet_lite0-deep-astronaut.npy", 16), setting="fast",
          check=lambda c, h: h.setting == 1),
-    _ext("ext_leaky_real_24ch", "profile 1, setting 0: 24 channels of a real Yolo-Fastest-XL leaky-ReLU layer: "
+    ext_vector("ext_leaky_real_24ch", "profile 1, setting 0: 24 channels of a real Yolo-Fastest-XL leaky-ReLU layer: "
          "band mode (band_flag 1), unfolded prediction, band depths", ("11.2", "11.4", "11.6"),
-         lambda: _real("yolofastest_xl-deep-kodim06.npy", 24),
+         lambda: real("yolofastest_xl-deep-kodim06.npy", 24),
          check=lambda c, h: h.band_flag == 1 and c.counts["band_depth"] > 0),
-    _ext("ext_leaky_real_24ch_fast", "profile 1, setting 1: the same tensor, split_offset 3", ("11.12",),
-         lambda: _real("yolofastest_xl-deep-kodim06.npy", 24), setting="fast",
+    ext_vector("ext_leaky_real_24ch_fast", "profile 1, setting 1: the same tensor, split_offset 3", ("11.12",),
+         lambda: real("yolofastest_xl-deep-kodim06.npy", 24), setting="fast",
          check=lambda c, h: h.band_flag == 1 and h.split_offset == 3),
-    _ext("ext_hardswish_real_16ch", "profile 1, setting 0: 16 channels (20x20) of a real PP-OCRv4 hardswish layer: "
+    ext_vector("ext_hardswish_real_16ch",
+         "profile 1, setting 0: 16 channels (20x20) of a real PP-OCRv4 hardswish layer: "
          "a zero level coded through its own contexts (band_flag 0, qz > 0)", ("11.7",),
-         lambda: _repo_real("data/corpus/ppocrv4_det-deep-astronaut.npy", 16),
+         lambda: repo_real("data/corpus/ppocrv4_det-deep-astronaut.npy", 16),
          check=lambda c, h: h.band_flag == 0 and h.split_offset == 6),
-    _ext("ext_tile_1x1", "profile 1: nine 1x1 channels: every neighbour from the edge rules", ("11.3",),
+    ext_vector("ext_tile_1x1", "profile 1: nine 1x1 channels: every neighbour from the edge rules", ("11.3",),
          lambda: hardswish_like((9, 1, 1), 31)),
-    _ext("ext_tile_7x5", "profile 1: 7 wide, 5 high tiles", ("11.3",), lambda: hardswish_like((2, 5, 7), 32)),
-    _ext("ext_one_row", "profile 1: 1 x 9 tiles: no sample above", ("11.3",), lambda: hardswish_like((3, 1, 9), 33)),
-    _ext("ext_one_column", "profile 1: 9 x 1 tiles: no sample left or right", ("11.3",),
+    ext_vector("ext_tile_7x5", "profile 1: 7 wide, 5 high tiles", ("11.3",), lambda: hardswish_like((2, 5, 7), 32)),
+    ext_vector("ext_one_row", "profile 1: 1 x 9 tiles: no sample above", ("11.3",),
+               lambda: hardswish_like((3, 1, 9), 33)),
+    ext_vector("ext_one_column", "profile 1: 9 x 1 tiles: no sample left or right", ("11.3",),
          lambda: hardswish_like((3, 9, 1), 38)),
-    _ext("ext_constant", "profile 1: min == max: every sample in the band (zb = 0)", ("11.2", "11.6"),
+    ext_vector("ext_constant", "profile 1: min == max: every sample in the band (zb = 0)", ("11.2", "11.6"),
          lambda: np.full((2, 4, 4), -0.75, dtype=np.float32),
          check=lambda c, h: c.counts["samples_in_band"] == 32),
-    _ext("ext_bit_depth_1", "profile 1, n = 1", ("11.4", "11.5"), lambda: leaky_like((3, 6, 6), 34), bits=1),
-    _ext("ext_bit_depth_12", "profile 1, n = 12: thresholds and norm8 at another bit depth, kk = 4 + split",
+    ext_vector("ext_bit_depth_1", "profile 1, n = 1", ("11.4", "11.5"), lambda: leaky_like((3, 6, 6), 34), bits=1),
+    ext_vector("ext_bit_depth_12", "profile 1, n = 12: thresholds and norm8 at another bit depth, kk = 4 + split",
          ("11.4", "11.5", "11.6"), lambda: leaky_like((3, 9, 9), 35), bits=12, setting="fast"),
-    _ext("ext_escapes_16bit", "profile 1, n = 16, uniform values: magnitude escapes", ("11.6",),
-         lambda: _rng(36).uniform(-1, 1, size=(2, 6, 6)).astype(np.float32), bits=16,
+    ext_vector("ext_escapes_16bit", "profile 1, n = 16, uniform values: magnitude escapes", ("11.6",),
+         lambda: seeded(36).uniform(-1, 1, size=(2, 6, 6)).astype(np.float32), bits=16,
          check=lambda c, h: c.counts["magnitude_escape"] > 0),
-    _ext("ext_depth_escape", "profile 1, n = 12, a smooth leaky tensor with zb > 24: band depth escapes",
+    ext_vector("ext_depth_escape", "profile 1, n = 12, a smooth leaky tensor with zb > 24: band depth escapes",
          ("11.6",), lambda: smooth_leaky((2, 8, 8), 38), bits=12,
          check=lambda c, h: h.band_flag == 1 and c.counts["depth_escape"] > 0),
 )
 
 
-# --- invalid streams ------------------------------------------------------------
-
-def _base_stream() -> bytes:
-    return encode(relu_like((2, 5, 5), 20), 8)
-
-
-def _reframe(header: Header, payload: bytes) -> bytes:
-    return frame_stream(dataclasses.replace(header, payload_size=len(payload)), payload)
-
-
-def _patch_header(data: bytes, offset: int, new: bytes, fix_crc: bool = True) -> bytes:
-    out = bytearray(data)
-    out[offset:offset + len(new)] = new
-    if fix_crc:
-        out[-4:] = crc32(bytes(out[:-4])).to_bytes(4, "big")
-    return bytes(out)
-
-
-def _one_sample_stream(build: Callable[[ArithmeticEncoder], None], bits: int = 8,
-                       palette: tuple[int, ...] = (0,), flush: bool = True) -> bytes:
-    """A 1x1x1 stream whose payload ``build`` writes by hand after palette_idx
-    (which has no bins when the palette has one entry)."""
-    enc = ArithmeticEncoder()
-    build(enc)
-    if flush:
-        enc.encode_terminate(1)
-    payload = enc.payload()
-    header = Header(1, 0, bits, 1, 1, 1, 0.0, 1.0, len(payload), palette)
-    return frame_stream(header, payload)
-
-
-def _residual_prefix(enc: ArithmeticEncoder, sign: int, gt1: int, gt2: int | None) -> None:
-    """mpm_flag = 1 (Pal), skip_flag = 0, the single (inferred) significant
-    residual's flags for a 1x1 block in Pal mode (mode 0)."""
-    ctx = initial_contexts()
-    enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
-    enc.encode_decision(ctx[CTX_SKIP_FLAG], 0)
-    enc.encode_decision(ctx[CTX_GT1_FLAG + 1], gt1)
-    if gt1 and gt2 is not None:
-        enc.encode_decision(ctx[CTX_GT2_FLAG], gt2)
-    enc.encode_decision(ctx[CTX_SIGN_FLAG + 0], sign)
-
-
 def _sample_out_of_range() -> bytes:
     # Pal predicts 0; residual -1 makes the sample -1.
-    return _one_sample_stream(lambda enc: _residual_prefix(enc, sign=1, gt1=0, gt2=None))
+    return one_sample_stream(lambda enc: residual_prefix(enc, sign=1, gt1=0, gt2=None))
 
 
 def _residual_out_of_range() -> bytes:
     # magnitude 3 + 297 = 300 > L = 255.
     def build(enc: ArithmeticEncoder) -> None:
-        _residual_prefix(enc, sign=0, gt1=1, gt2=1)
+        residual_prefix(enc, sign=0, gt1=1, gt2=1)
         write_abs_remaining(enc, 297, 0)
-    return _one_sample_stream(build)
+    return one_sample_stream(build)
 
 
 def _remainder_prefix_too_long() -> bytes:
     def build(enc: ArithmeticEncoder) -> None:
-        _residual_prefix(enc, sign=0, gt1=1, gt2=1)
+        residual_prefix(enc, sign=0, gt1=1, gt2=1)
         for _ in range(25):
             enc.encode_bypass(1)
         enc.encode_bypass(0)
-    return _one_sample_stream(build)
+    return one_sample_stream(build)
 
 
 def _missing_end_of_payload() -> bytes:
@@ -355,7 +199,7 @@ def _missing_end_of_payload() -> bytes:
         for _ in range(16):
             enc.encode_bypass(0)
         enc.encode_terminate(1)
-    return _one_sample_stream(build, flush=False)
+    return one_sample_stream(build, flush=False)
 
 
 def _hor_block_then_end_of_payload_0(residual: int) -> tuple[bytes, int]:
@@ -384,7 +228,7 @@ def _end_of_payload_0_after_renorm() -> bytes:
     # of a byte to the next byte, where the error is reported.
     payload, position = _hor_block_then_end_of_payload_0(2)
     assert position % 8 == 7
-    return _reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload)
+    return reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload)
 
 
 def _end_of_payload_0_overrun() -> bytes:
@@ -392,21 +236,7 @@ def _end_of_payload_0_overrun() -> bytes:
     # byte boundary, so that its renormalization needs a bit past the payload.
     payload, position = _hor_block_then_end_of_payload_0(3)
     assert position % 8 == 0
-    return _reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload[: position // 8])
-
-
-def _clear_final_bit(payload: bytes) -> bytes:
-    """The payload with its last 1 bit, the flush's final 1 (SPEC §7.6.4), cleared."""
-    data = bytearray(payload)
-    i = max(k for k, byte in enumerate(data) if byte)
-    data[i] &= data[i] - 1
-    return bytes(data)
-
-
-def _with_payload(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
-    header = read_header(data)
-    payload = data[header.header_size:header.header_size + header.payload_size]
-    return _reframe(header, change(payload))
+    return reframe(Header(1, 0, 8, 1, 1, 1, 0.0, 1.0, 0, (0,)), payload[: position // 8])
 
 
 def _nonzero_padding() -> bytes:
@@ -415,106 +245,67 @@ def _nonzero_padding() -> bytes:
         ctx = initial_contexts()
         enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
         enc.encode_decision(ctx[CTX_SKIP_FLAG], 1)
-    data = _one_sample_stream(build)
-    return _with_payload(data, lambda p: p[:-1] + bytes([p[-1] | 1]))
-
-
-@dataclass(frozen=True)
-class InvalidVector:
-    name: str
-    code: str
-    rule: str
-    section: str
-    make: Callable[[], bytes]
-
-
-def _ext_base_stream() -> bytes:
-    return encode(hardswish_like((2, 5, 5), 40), 8, profile="extended")
-
-
-def _ext_one_sample(build: Callable[[RangeEncoder, ExtState, Features], None], *, band_flag: int = 0,
-                    split_offset: int = 4) -> bytes:
-    """A profile 1 stream of one sample (setting 1) whose decisions ``build``
-    writes by hand with the reference's contexts: min -1, max 1 (qz = 128) with
-    a band, else min 0, max 1 (qz = 0)."""
-    lo = -1.0 if band_flag else 0.0
-    qz = zero_level(lo, 1.0, 8)
-    params = ExtParams(n=8, L=255, qz=qz, zb=qz if band_flag else 0, setting=1, split_offset=split_offset,
-                       channels=1, height=1, width=1)
-    state = ExtState(params)
-    enc = RangeEncoder()
-    _, f = features(state, ExtTile(0, [[0]], [[0]]), 0, 0)
-    build(enc, state, f)
-    payload = enc.finish()
-    header = Header(1, 1, 8, 1, 1, 1, lo, 1.0, len(payload), (), setting=1, band_flag=band_flag,
-                    split_offset=split_offset)
-    return frame_stream(header, payload)
-
-
-def _above_prediction(enc: RangeEncoder, state: ExtState, f: Features) -> None:
-    """in_band 0 and at_prediction 0 for the floor-mode sample of _ext_one_sample:
-    P = 0, so Pp = 1, only the side above is possible and MaxM = 253."""
-    write_decision(enc, state, in_band_decision(state.params, f), 0)
-    write_decision(enc, state, at_prediction_decision(state.params, f, 1), 0)
+    data = one_sample_stream(build)
+    return with_payload(data, lambda p: p[:-1] + bytes([p[-1] | 1]))
 
 
 def _ext_magnitude_out_of_range() -> bytes:
     def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
-        _above_prediction(enc, state, f)
+        above_prediction(enc, state, f)
         write_magnitude(enc, state, f, 1, 0, 300)  # above MaxM = 253
-    return _ext_one_sample(build)
+    return ext_one_sample(build)
 
 
 def _ext_escape_prefix_too_long() -> bytes:
     def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
-        _above_prediction(enc, state, f)
+        above_prediction(enc, state, f)
         pr = state.params
         for i in range(UNARY_LIMIT):
             write_decision(enc, state, magnitude_decision(pr, f, 0, i, 1 + (i + 1)), 1)
         for j in range(MAX_EG_PREFIX + 2):
             write_decision(enc, state, magnitude_escape_decision(f, 0, j), 1)
-    return _ext_one_sample(build)
+    return ext_one_sample(build)
 
 
 def _ext_depth_out_of_range() -> bytes:
     def build(enc: RangeEncoder, state: ExtState, f: Features) -> None:
         write_decision(enc, state, in_band_decision(state.params, f), 1)
         write_band_depth(enc, state, f, 200)  # above zb = 128
-    return _ext_one_sample(build, band_flag=1, split_offset=0)
+    return ext_one_sample(build, band_flag=1, split_offset=0)
 
 
 def _invalid() -> tuple[InvalidVector, ...]:
-    base = _base_stream
-    ext = _ext_base_stream
+    base = base_stream
+    ext = ext_base_stream
     return (
         InvalidVector("bad_magic", "bad_magic", "magic is not 89 44 46 43", "3.2",
                       lambda: b"\x89PNG" + base()[4:]),
         InvalidVector("truncated_header", "truncated_header", "stream ends inside the fixed header", "3.2",
                       lambda: base()[:20]),
         InvalidVector("version_2", "unsupported_version", "format_version is not 1", "3.2",
-                      lambda: _patch_header(base(), 4, b"\x02")),
+                      lambda: patch_header(base(), 4, b"\x02")),
         InvalidVector("profile_2", "unsupported_profile", "profile is not 0 or 1", "3.2",
-                      lambda: _patch_header(base(), 5, b"\x02")),
+                      lambda: patch_header(base(), 5, b"\x02")),
         InvalidVector("bit_depth_0", "bad_bit_depth", "bit_depth outside 1..16", "3.3",
-                      lambda: _patch_header(base(), 6, b"\x00")),
+                      lambda: patch_header(base(), 6, b"\x00")),
         InvalidVector("bit_depth_17", "bad_bit_depth", "bit_depth outside 1..16", "3.3",
-                      lambda: _patch_header(base(), 6, b"\x11")),
+                      lambda: patch_header(base(), 6, b"\x11")),
         InvalidVector("palette_size_0", "bad_palette_size", "palette_size outside 1..8", "3.3",
-                      lambda: _patch_header(base(), 7, b"\x00")),
+                      lambda: patch_header(base(), 7, b"\x00")),
         InvalidVector("palette_size_9", "bad_palette_size", "palette_size outside 1..8", "3.3",
-                      lambda: _patch_header(base(), 7, b"\x09")),
+                      lambda: patch_header(base(), 7, b"\x09")),
         InvalidVector("height_0", "bad_dimensions", "a dimension is 0", "3.3",
-                      lambda: _patch_header(base(), 12, struct.pack(">I", 0))),
+                      lambda: patch_header(base(), 12, struct.pack(">I", 0))),
         InvalidVector("too_many_values", "too_many_values", "C*H*W above 2^28", "3.3",
-                      lambda: _patch_header(base(), 8, struct.pack(">III", 1 << 12, 1 << 9, 1 << 8))),
+                      lambda: patch_header(base(), 8, struct.pack(">III", 1 << 12, 1 << 9, 1 << 8))),
         InvalidVector("min_nan", "bad_min_max", "min_value is NaN", "3.3",
-                      lambda: _patch_header(base(), 20, struct.pack(">f", float("nan")))),
+                      lambda: patch_header(base(), 20, struct.pack(">f", float("nan")))),
         InvalidVector("min_above_max", "bad_min_max", "min_value > max_value", "3.3",
-                      lambda: _patch_header(base(), 20, struct.pack(">ff", 2.0, 1.0))),
+                      lambda: patch_header(base(), 20, struct.pack(">ff", 2.0, 1.0))),
         InvalidVector("palette_repeats", "bad_palette", "a palette entry repeats an earlier one", "3.3",
-                      lambda: _patch_header(base(), 34, base()[32:34])),
+                      lambda: patch_header(base(), 34, base()[32:34])),
         InvalidVector("palette_above_max", "bad_palette", "a palette entry exceeds 2^n - 1", "3.3",
-                      lambda: _patch_header(base(), 32, struct.pack(">H", 256))),
+                      lambda: patch_header(base(), 32, struct.pack(">H", 256))),
         InvalidVector("truncated_payload", "truncated_payload", "stream shorter than the header announces", "3.4",
                       lambda: base()[:-7]),
         InvalidVector("trailing_data", "trailing_data", "bytes after the CRC", "3.4",
@@ -522,13 +313,13 @@ def _invalid() -> tuple[InvalidVector, ...]:
         InvalidVector("crc_mismatch", "crc_mismatch", "CRC-32 does not match", "3.4",
                       lambda: base()[:-1] + bytes([base()[-1] ^ 0x01])),
         InvalidVector("bad_arith_init", "bad_arith_init", "first 9 payload bits give ivlOffset 511", "7.4.1",
-                      lambda: _with_payload(base(), lambda p: b"\xff\xff" + p[2:])),
+                      lambda: with_payload(base(), lambda p: b"\xff\xff" + p[2:])),
         InvalidVector("payload_overrun", "payload_overrun",
                       "payload cut short, length and CRC made consistent", "7.4.1",
-                      lambda: _with_payload(base(), lambda p: p[: len(p) // 2])),
+                      lambda: with_payload(base(), lambda p: p[: len(p) // 2])),
         InvalidVector("payload_unused_bytes", "payload_unused_bytes",
                       "a byte after the end of the arithmetic code", "5.1",
-                      lambda: _with_payload(base(), lambda p: p + b"\x00")),
+                      lambda: with_payload(base(), lambda p: p + b"\x00")),
         InvalidVector("nonzero_padding", "nonzero_padding", "an alignment bit after end_of_payload is 1", "5.1",
                       _nonzero_padding),
         InvalidVector("missing_end_of_payload", "missing_end_of_payload", "end_of_payload is 0", "5.1",
@@ -541,7 +332,7 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       "comes first", "5.1", _end_of_payload_0_overrun),
         InvalidVector("bad_final_bit", "bad_final_bit",
                       "the final 1 of the arithmetic code cleared: end_of_payload still decodes as 1",
-                      "5.1", lambda: _with_payload(base(), _clear_final_bit)),
+                      "5.1", lambda: with_payload(base(), clear_final_bit)),
         InvalidVector("sample_out_of_range", "sample_out_of_range", "Pal 0 plus residual -1", "6.8",
                       _sample_out_of_range),
         InvalidVector("residual_out_of_range", "residual_out_of_range", "residual magnitude 300 with n = 8", "6.7.4",
@@ -550,24 +341,24 @@ def _invalid() -> tuple[InvalidVector, ...]:
                       "abs_remaining prefix of 25 ones", "6.7.3", _remainder_prefix_too_long),
         # profile 1 (SPEC §11)
         InvalidVector("ext_palette_size_1", "bad_palette_size", "profile 1 with palette_size 1", "11.1",
-                      lambda: _patch_header(ext(), 7, b"\x01")),
+                      lambda: patch_header(ext(), 7, b"\x01")),
         InvalidVector("ext_bad_setting", "bad_setting", "setting 2", "11.1",
-                      lambda: _patch_header(ext(), 32, b"\x02")),
+                      lambda: patch_header(ext(), 32, b"\x02")),
         InvalidVector("ext_bad_band_flag", "bad_band_flag", "band_flag 2", "11.1",
-                      lambda: _patch_header(ext(), 33, b"\x02")),
+                      lambda: patch_header(ext(), 33, b"\x02")),
         InvalidVector("ext_band_flag_without_zero_level", "bad_band_flag",
                       "band_flag 1 where min_value is 0 (qz = 0)", "11.1",
-                      lambda: _patch_header(encode(relu_like((1, 3, 3), 41), 8, profile="extended"), 33, b"\x01")),
+                      lambda: patch_header(encode(relu_like((1, 3, 3), 41), 8, profile="extended"), 33, b"\x01")),
         InvalidVector("ext_bad_split_offset", "bad_split_offset", "split_offset 16", "11.1",
-                      lambda: _patch_header(ext(), 34, b"\x10")),
+                      lambda: patch_header(ext(), 34, b"\x10")),
         InvalidVector("ext_truncated_header", "truncated_header", "stream ends inside band_flag", "11.1",
                       lambda: ext()[:33]),
         InvalidVector("ext_payload_overrun", "payload_overrun", "profile 1 payload cut short", "11.10",
-                      lambda: _with_payload(ext(), lambda p: p[:-3])),
+                      lambda: with_payload(ext(), lambda p: p[:-3])),
         InvalidVector("ext_payload_unused_bytes", "payload_unused_bytes", "a byte after the end of the range code",
-                      "11.10", lambda: _with_payload(ext(), lambda p: p + b"\x00")),
+                      "11.10", lambda: with_payload(ext(), lambda p: p + b"\x00")),
         InvalidVector("ext_bad_final_code", "bad_final_code", "the last payload byte's lowest bit flipped",
-                      "11.10", lambda: _with_payload(ext(), lambda p: p[:-1] + bytes([p[-1] ^ 1]))),
+                      "11.10", lambda: with_payload(ext(), lambda p: p[:-1] + bytes([p[-1] ^ 1]))),
         InvalidVector("ext_magnitude_out_of_range", "residual_out_of_range", "magnitude 300 above MaxM = 253",
                       "11.6", _ext_magnitude_out_of_range),
         InvalidVector("ext_depth_out_of_range", "residual_out_of_range", "band depth 200 above zb = 128",
@@ -591,8 +382,95 @@ def _npy_bytes(array: Array) -> bytes:
     return buf.getvalue()
 
 
+def _raw_checksums(array: Array, dtype: str) -> dict[str, str]:
+    """MD5 and SHA-256 of the raw little-endian C-order bytes, as a C rig writes them."""
+    raw = np.ascontiguousarray(array, dtype=np.dtype(dtype)).tobytes()
+    return {"md5": hashlib.md5(raw).hexdigest(), "sha256": hashlib.sha256(raw).hexdigest()}
+
+
+def _decoded(name: str, stream: bytes, check: Callable[[ElementCounter, Header], bool] | None,
+             ) -> tuple[DecodedStream, ElementCounter]:
+    counter = ElementCounter()
+    decoded = decode_stream(stream, trace=counter)
+    if check is not None and not check(counter, decoded.header):
+        raise RuntimeError(f"vector {name} does not exercise what it claims")
+    return decoded, counter
+
+
+def _valid_entry(name: str, description: str, sections: tuple[str, ...], stream: bytes,
+                 x: Array | None, large: bool, check: Callable[[ElementCounter, Header], bool] | None,
+                 ) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
+    """The sidecar of a valid vector and its files: the stream, the expected outputs
+    (as checksums only when ``large``) and the input tensor (``x``; None when the
+    stream was written by hand)."""
+    decoded, counter = _decoded(name, stream, check)
+    h = decoded.header
+    files = {"stream": (f"{name}.dfc", stream)}
+    if x is not None and not large:
+        files["input"] = (f"{name}.input.npy", _npy_bytes(x))
+    if not large:
+        files["integers"] = (f"{name}.integers.npy", _npy_bytes(decoded.integers))
+        files["floats"] = (f"{name}.floats.npy", _npy_bytes(decoded.floats()))
+    entry: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "spec_sections": list(sections),
+        "bits": h.bit_depth,
+        "profile": "extended" if h.profile == PROFILE_EXTENDED else "baseline",
+        "setting": "fast" if h.profile == PROFILE_EXTENDED and h.setting == 1 else "default",
+        "shape": list(h.shape),
+        "stream_bytes": len(stream),
+        "encoder_input": x is not None,
+        "outputs": {"integers": _raw_checksums(decoded.integers, "<u2"),
+                    "floats": _raw_checksums(decoded.floats(), "<f4")},
+        "elements": dict(sorted(counter.counts.items())),
+        "blocks_per_mode": {str(k): n for k, n in sorted(counter.modes.items())},
+    }
+    if x is not None and large:
+        entry["input_sha256"] = hashlib.sha256(np.ascontiguousarray(x, dtype="<f4").tobytes()).hexdigest()
+    if counter.block_modes:
+        # one string per channel, a digit per block in raster order: where an
+        # encoder's mode decisions (SPEC §8.4) first differ from the reference's
+        entry["pred_mode_per_block"] = ["".join(map(str, modes)) for _, modes in sorted(counter.block_modes.items())]
+    entry["files"] = {k: {"path": f"valid/{f}", "sha256": _sha256(d)} for k, (f, d) in files.items()}
+    entry["generator"] = GENERATOR
+    return entry, files
+
+
+def _valid_vectors() -> Iterator[tuple[dict[str, Any], dict[str, tuple[str, bytes]]]]:
+    for v in VALID + valid_edges() + paper_vectors():
+        x = v.make()
+        stream = encode(x, v.bits, profile=v.profile, setting=v.setting)
+        yield _valid_entry(v.name, v.description, v.sections, stream, x, v.large, v.check)
+    for cv in crafted_vectors():
+        yield _valid_entry(cv.name, cv.description, cv.sections, cv.make(), None, False, cv.check)
+
+
+def _invalid_entry(iv: InvalidVector) -> tuple[dict[str, Any], bytes]:
+    data = iv.make()
+    try:
+        decode_stream(data)
+    except DecodeError as exc:
+        if exc.code != iv.code:
+            raise RuntimeError(f"invalid vector {iv.name} raises {exc.code}, not {iv.code}") from exc
+        offset = exc.offset
+    else:
+        raise RuntimeError(f"invalid vector {iv.name} decodes without error")
+    entry = {
+        "name": iv.name,
+        "expect_error": iv.code,
+        "expect_offset": offset,
+        "rule": iv.rule,
+        "spec_sections": [iv.section, "9"],
+        "files": {"stream": {"path": f"invalid/{iv.name}.dfc", "sha256": _sha256(data)}},
+        "generator": GENERATOR,
+    }
+    return entry, data
+
+
 def generate(out: Path) -> dict[str, Any]:
-    """Write every vector into ``out`` (replacing it whole) and return the manifest."""
+    """Write every vector into ``out`` (replacing valid/, invalid/ and
+    manifest.json whole) and return the manifest."""
     manifest: dict[str, Any] = {
         "about": "dfc conformance vectors (SPEC.md Annex B), format version 1, baseline and extended profiles.",
         "generator": GENERATOR,
@@ -603,57 +481,17 @@ def generate(out: Path) -> dict[str, Any]:
     try:
         (tmp / "valid").mkdir()
         (tmp / "invalid").mkdir()
-        for v in VALID:
-            x = v.make()
-            stream = encode(x, v.bits, profile=v.profile, setting=v.setting)
-            counter = ElementCounter()
-            decoded = decode_stream(stream, trace=counter)
-            if v.check is not None and not v.check(counter, decoded.header):
-                raise RuntimeError(f"vector {v.name} does not exercise what it claims")
-            files = {
-                "input": (f"{v.name}.input.npy", _npy_bytes(x)),
-                "stream": (f"{v.name}.dfc", stream),
-                "integers": (f"{v.name}.integers.npy", _npy_bytes(decoded.integers)),
-                "floats": (f"{v.name}.floats.npy", _npy_bytes(decoded.floats())),
-            }
+        names: set[str] = set()
+        for entry, files in _valid_vectors():
+            _unique(names, entry["name"])
             for fname, data in files.values():
                 (tmp / "valid" / fname).write_bytes(data)
-            entry = {
-                "name": v.name,
-                "description": v.description,
-                "spec_sections": list(v.sections),
-                "bits": v.bits,
-                "profile": v.profile,
-                "setting": v.setting,
-                "shape": list(x.shape),
-                "stream_bytes": len(stream),
-                "elements": dict(sorted(counter.counts.items())),
-                "blocks_per_mode": {str(k): n for k, n in sorted(counter.modes.items())},
-                "files": {k: {"path": f"valid/{f}", "sha256": _sha256(d)} for k, (f, d) in files.items()},
-                "generator": GENERATOR,
-            }
-            (tmp / "valid" / f"{v.name}.json").write_text(json.dumps(entry, indent=1) + "\n")
+            (tmp / "valid" / f"{entry['name']}.json").write_text(json.dumps(entry, indent=1) + "\n")
             manifest["valid"].append(entry)
-        for iv in _invalid():
-            data = iv.make()
-            try:
-                decode_stream(data)
-            except DecodeError as exc:
-                if exc.code != iv.code:
-                    raise RuntimeError(f"invalid vector {iv.name} raises {exc.code}, not {iv.code}") from exc
-                offset = exc.offset
-            else:
-                raise RuntimeError(f"invalid vector {iv.name} decodes without error")
+        for iv in _invalid() + invalid_edges():
+            _unique(names, iv.name)
+            entry, data = _invalid_entry(iv)
             (tmp / "invalid" / f"{iv.name}.dfc").write_bytes(data)
-            entry = {
-                "name": iv.name,
-                "expect_error": iv.code,
-                "expect_offset": offset,
-                "rule": iv.rule,
-                "spec_sections": [iv.section, "9"],
-                "files": {"stream": {"path": f"invalid/{iv.name}.dfc", "sha256": _sha256(data)}},
-                "generator": GENERATOR,
-            }
             (tmp / "invalid" / f"{iv.name}.json").write_text(json.dumps(entry, indent=1) + "\n")
             manifest["invalid"].append(entry)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -667,6 +505,12 @@ def generate(out: Path) -> dict[str, Any]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
+
+
+def _unique(names: set[str], name: str) -> None:
+    if name in names:
+        raise RuntimeError(f"two vectors are named {name}")
+    names.add(name)
 
 
 def main(argv: list[str] | None = None) -> int:
