@@ -4,7 +4,7 @@
     dfc encode IN.npy OUT.dfc [--bits N] [--profile baseline|extended] [--setting default|fast]
     dfc decode IN.dfc OUT.npy [--integers]
     dfc info IN.dfc
-    dfc trace IN.dfc [-o TRACE.txt]
+    dfc trace IN.dfc [-o TRACE.txt] [--bins]
 
 Every verb exits 0 on success and 1 with one line on standard error on failure;
 a failed command leaves no partial output file.
@@ -34,6 +34,7 @@ EXAMPLES = """examples:
   dfc decode features.dfc restored.npy
   dfc info features.dfc
   dfc trace features.dfc -o features.trace.txt
+  dfc trace --bins features.dfc                  # every bin and the arithmetic decoder's state
   DFC_PUREPYTHON=1 dfc encode features.npy features.dfc   # force the reference backend
 """
 
@@ -147,12 +148,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from dfc.reference.trace import trace_stream
+    from dfc.tools.bin_trace import bin_trace
 
     data = _read_bytes(args.input)
+    tracer = bin_trace if args.bins else trace_stream
 
     def run(out: TextIO) -> None:
         try:
-            trace_stream(data, out)
+            tracer(data, out)
         except ValueError as exc:
             out.flush()
             raise CliError(f"{args.input}: {exc}") from exc
@@ -267,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("trace", cmd_trace, "print every syntax element the reference decoder parses (SPEC §10)")
     p.add_argument("input", type=Path, help="input .dfc stream")
     p.add_argument("-o", "--output", type=Path, default=None, help="write the trace here instead of stdout")
+    p.add_argument("--bins", action="store_true",
+                   help="also every bin the arithmetic decoder decodes, its context and the decoder's "
+                        "registers after it (dfc.tools.bin_trace)")
 
     _add_tool_verbs(sub)
     return parser
