@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .cliutil import CliError, atomic_output, guarded, load_npy
+from .cliutil import CliError, atomic_output, guarded, load_npy, read_bytes
 
 EXAMPLES = """examples:
   dfc demo
@@ -55,15 +55,6 @@ def _backend(name: str | None) -> ModuleType:
     return dfc
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise CliError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror}") from exc
-
-
 def cmd_encode(args: argparse.Namespace) -> int:
     impl = _backend(args.backend)
     tensor = load_npy(args.input)
@@ -84,7 +75,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     impl = _backend(args.backend)
-    data = _read_bytes(args.input)
+    data = read_bytes(args.input)
     try:
         decoded = impl.decode_stream(data)
     except ValueError as exc:
@@ -121,7 +112,7 @@ def _header_dict(data: bytes) -> dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    data = _read_bytes(args.input)
+    data = read_bytes(args.input)
     try:
         info = _header_dict(data)
     except ValueError as exc:
@@ -150,7 +141,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from dfc.reference.trace import trace_stream
     from dfc.tools.bin_trace import bin_trace
 
-    data = _read_bytes(args.input)
+    data = read_bytes(args.input)
     tracer = bin_trace if args.bins else trace_stream
 
     def run(out: TextIO) -> None:

@@ -34,6 +34,16 @@ def load_npy(path: Path) -> npt.NDArray[Any]:
     return array
 
 
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a CliError saying why not."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CliError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from exc
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

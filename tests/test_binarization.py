@@ -593,11 +593,6 @@ def test_filters_keep_a_flat_16_bit_area() -> None:
         assert predict_sample(mode, flat, 1, 1, 0) == 65535
 
 
-def test_predict_sample_rejects_unknown_mode() -> None:
-    with pytest.raises(ValueError):
-        predict_sample(5, TILE, 1, 1, P)
-
-
 # --- SPEC §4.4 tiling --------------------------------------------------------
 
 @pytest.mark.parametrize(("channels", "grid"), [

@@ -5,6 +5,7 @@ every listed misreading apart, and regenerate byte for byte."""
 from __future__ import annotations
 
 import filecmp
+import math
 import shutil
 from pathlib import Path
 
@@ -49,3 +50,14 @@ def test_regenerating_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.M
         assert mismatch == [] and errors == []
     assert (FOLDER / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("n", range(1, 17))
+def test_both_quantizer_orders_round_exact_halves_up(n: int) -> None:
+    # SPEC §4.2 / Annex B.4: where t * L is exactly k + 0.5 (t = (2k + 1) / 2L),
+    # the specified order and (v - min) * L / (max - min) both give k + 1.
+    L = (1 << n) - 1
+    for k in range(L):
+        t = (2 * k + 1) / (2 * L)
+        assert math.floor(t * L + 0.5) == k + 1
+        assert math.floor((2 * k + 1) * L / (2 * L) + 0.5) == k + 1

@@ -30,7 +30,7 @@ from typing import TextIO
 
 import numpy as np
 
-from dfc.cliutil import CliError, StagedFiles, atomic_output, run_tool
+from dfc.cliutil import CliError, StagedFiles, atomic_output, read_bytes, run_tool
 from dfc.reference.cabac import ArithmeticDecoder, ContextModel
 from dfc.reference.decoder import DecodedStream, ext_params
 from dfc.reference.ext_model import ExtContext, Mixer
@@ -377,7 +377,7 @@ def write_worked_example(folder: Path, vectors: Path) -> list[Path]:
     with StagedFiles() as staged:
         for name in WORKED_EXAMPLES:
             path = vectors / f"{name}.dfc"
-            data = read_stream(path)
+            data = read_bytes(path)
             shown = f"{vectors.name}/{path.name}"
             staged.write_text(folder / f"{name}.hex.txt", hex_dump(shown, data))
             staged.write_text(folder / f"{name}.bins.txt", trace_text(data))
@@ -388,20 +388,10 @@ def write_worked_example(folder: Path, vectors: Path) -> list[Path]:
 
 # --- command line ---------------------------------------------------------------------------------
 
-def read_stream(path: Path) -> bytes:
-    """The file's bytes, or a CliError saying why not."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise CliError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror}") from exc
-
-
 def write_trace(path: Path, out: TextIO) -> None:
     """The bin trace of the stream at ``path``; a DecodeError, after the bins
     before it, becomes one CliError line."""
-    data = read_stream(path)
+    data = read_bytes(path)
     try:
         bin_trace(data, out)
     except ValueError as exc:
