@@ -27,6 +27,8 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from .errors import DecodeError, TruncatedStreamError
 from .reference.tables import FORMAT_VERSION
 
@@ -90,12 +92,27 @@ backend, _impl = _select_backend()
 DEFAULT_PROFILE = "extended"
 
 
-def encode(tensor: object, bits: int = 8, *, profile: str = DEFAULT_PROFILE, setting: str = "default") -> bytes:
+def encode(tensor: object, bits: int = 8, *, profile: str = DEFAULT_PROFILE, setting: str = "default",
+           range: tuple[float, float] | None = None) -> bytes:  # noqa: A002 (the API's word for it)
     """Encode a (C, H, W) tensor into a dfc stream: the extended profile by default
     (SPEC §11; ``setting="fast"`` decodes about twice as fast for a little more),
-    or ``profile="baseline"``, the paper's method (SPEC §5-§8)."""
-    stream: bytes = _impl.encode(tensor, bits, profile=profile, setting=setting)
+    or ``profile="baseline"``, the paper's method (SPEC §5-§8).
+
+    ``range=(lo, hi)`` fixes the quantizer's range instead of the tensor's own
+    extremes (SPEC §4.2), as a deployed split network does to make frames
+    comparable: values outside it are clipped (count them with
+    :func:`outside_range`), so the coding is near-lossless only inside it."""
+    stream: bytes = _impl.encode(tensor, bits, profile=profile, setting=setting, range=range)
     return stream
+
+
+def outside_range(tensor: object, range: tuple[float, float]) -> int:  # noqa: A002
+    """How many values of ``tensor`` ``encode(..., range=range)`` would clip."""
+    from .reference.encoder import validate_range
+
+    lo, hi = validate_range(range) or (0.0, 0.0)
+    values = np.asarray(tensor, dtype=np.float32)
+    return int(np.count_nonzero((values < np.float32(lo)) | (values > np.float32(hi))))
 
 
 decode = _impl.decode
@@ -123,5 +140,6 @@ __all__ = [
     "decode",
     "decode_stream",
     "encode",
+    "outside_range",
     "version",
 ]

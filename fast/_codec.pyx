@@ -39,7 +39,7 @@ import numpy as np
 
 from dfc.reference import tables as _ref
 from dfc.reference.decoder import DecodedStream, ext_params as _ext_params
-from dfc.reference.encoder import PROFILES, validate_input
+from dfc.reference.encoder import PROFILES, validate_input, validate_range
 from dfc.reference.ext_encoder import choose_split_offset, setting_code, trial_channels
 from dfc.reference.header import Header, check_framing, read_header, write_header
 from dfc.reference.quantizer import zero_level
@@ -130,24 +130,21 @@ def _encode_payload(values, int bits, double mn, double mx):
     return payload, tuple(int(palette[j]) for j in range(P))
 
 
-def encode(tensor, bits=8, *, profile="baseline", setting="default"):
+def encode(tensor, bits=8, *, profile="baseline", setting="default", range=None):
     """Encode a (C, H, W) tensor into a dfc stream: profile "baseline" (SPEC §8) or
-    "extended" (SPEC §11.12, setting "default" or "fast"); byte-identical to
+    "extended" (SPEC §11.12, setting "default" or "fast"), ``range`` (lo, hi)
+    fixing the quantizer's range (SPEC §4.2); byte-identical to
     dfc.reference.encode, with the same ValueError for bad input."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     values = validate_input(tensor, bits)
+    fixed_range = validate_range(range)
     bit_depth = int(bits)
     if profile == "extended":
-        return _encode_extended(values, bit_depth, setting)
+        return _encode_extended(values, bit_depth, setting, fixed_range)
     if setting != "default":
         raise ValueError(f"the baseline profile has no setting {setting!r}")
-    values = np.ascontiguousarray(values)
-    # SPEC §4.2: -0.0 counts as +0.0. The reference adds 0.0 to the whole tensor
-    # before min/max; since x + 0.0 == x for every other value, adding it to the
-    # extremes gives the same header without a copy of the tensor.
-    min_value = float(np.min(values)) + 0.0
-    max_value = float(np.max(values)) + 0.0
+    values, min_value, max_value = _extremes(values, fixed_range)
     channels, height, width = values.shape
     payload, palette = _encode_payload(values, bit_depth, min_value, max_value)
     del values
@@ -182,13 +179,25 @@ def _quantize(values, int bits, double mn, double mx):
     return q
 
 
-def _encode_extended(values, int bits, setting):
+def _extremes(values, fixed_range):
+    """SPEC §4.2: the C-contiguous tensor to quantize and its (min_value,
+    max_value): its own extremes, or the fixed range with the values clipped to it."""
+    if fixed_range is not None:
+        lo, hi = fixed_range
+        values = np.clip(values, np.float32(lo), np.float32(hi))
+        return np.ascontiguousarray(values), lo + 0.0, hi + 0.0
+    values = np.ascontiguousarray(values)
+    # -0.0 counts as +0.0. The reference adds 0.0 to the whole tensor before
+    # min/max; since x + 0.0 == x for every other value, adding it to the
+    # extremes gives the same header without a copy of the tensor.
+    return values, float(np.min(values)) + 0.0, float(np.max(values)) + 0.0
+
+
+def _encode_extended(values, int bits, setting, fixed_range):
     """SPEC §11.12: the profile 1 stream of a validated float32 tensor (the choices
     of dfc.reference.ext_encoder.encode_extended)."""
     code = setting_code(setting)
-    values = np.ascontiguousarray(values)
-    min_value = float(np.min(values)) + 0.0  # SPEC §4.2: -0.0 counts as +0.0
-    max_value = float(np.max(values)) + 0.0
+    values, min_value, max_value = _extremes(values, fixed_range)
     q = _quantize(values, bits, min_value, max_value)
     del values
     level = (1 << bits) - 1

@@ -3,6 +3,7 @@ down so that all conforming dfc encoders produce the same bytes)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -49,6 +50,24 @@ def validate_input(tensor: object, bits: int) -> npt.NDArray[np.float32]:
     return values
 
 
+def validate_range(fixed_range: object) -> tuple[float, float] | None:
+    """SPEC §4.2: a fixed quantizer range (lo, hi) as two float32 values, or None;
+    raises ValueError naming the problem."""
+    if fixed_range is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in fixed_range)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"range must be two numbers (lo, hi), got {fixed_range!r}") from exc
+    with np.errstate(over="ignore"):  # beyond float32: infinite, refused below
+        lo32, hi32 = float(np.float32(lo)), float(np.float32(hi))
+    if not (math.isfinite(lo32) and math.isfinite(hi32)):
+        raise ValueError(f"range ({lo}, {hi}) is not finite in float32")
+    if lo32 > hi32:
+        raise ValueError(f"range ({lo}, {hi}) has lo above hi")
+    return lo32, hi32
+
+
 def mode_costs(state: PayloadState, tile: Tile, bx: int, by: int) -> list[int]:
     """SPEC §8.4-§8.5: for each mode, the estimated cost in 1/32768 bit of coding
     block (bx, by) in that mode (mpm_flag/rem_mode, skip_flag, residual_block()),
@@ -80,19 +99,22 @@ class ReferenceChoices:
 PROFILES = ("baseline", "extended")
 
 
-def encode(tensor: object, bits: int = 8, *, profile: str = "baseline", setting: str = "default") -> bytes:
+def encode(tensor: object, bits: int = 8, *, profile: str = "baseline", setting: str = "default",
+           range: object = None) -> bytes:  # noqa: A002 (the API's word for it)
     """Encode a (C, H, W) tensor into a dfc stream: profile "baseline" (SPEC §8)
-    or "extended" (SPEC §11.12, with setting "default" or "fast")."""
+    or "extended" (SPEC §11.12, with setting "default" or "fast"); ``range``
+    (lo, hi) fixes the quantizer's range, values outside it clipped (SPEC §4.2)."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     values = validate_input(tensor, bits)
+    fixed_range = validate_range(range)
     if profile == "extended":
-        return encode_extended(values, int(bits), setting)
+        return encode_extended(values, int(bits), setting, fixed_range)
     if setting != "default":
         raise ValueError(f"the baseline profile has no setting {setting!r}")
-    q, min_value, max_value = quantize(values, int(bits))
+    q, min_value, max_value = quantize(values, int(bits), fixed_range)
     channels, height, width = q.shape
-    tiles: list[Samples] = [q[c].tolist() for c in range(channels)]
+    tiles: list[Samples] = [plane.tolist() for plane in q]  # (range is the argument here)
 
     uniques, freq = np.unique(q, return_counts=True)  # SPEC §8.2
     counts = Counter({int(v): int(n) for v, n in zip(uniques, freq, strict=True)})

@@ -42,7 +42,8 @@ def trial_channels(channels: int) -> int:
     return -(-channels // 8)
 
 
-def encode_extended(values: npt.NDArray[np.float32], bits: int, setting: str = "default") -> bytes:
+def encode_extended(values: npt.NDArray[np.float32], bits: int, setting: str = "default",
+                    fixed_range: tuple[float, float] | None = None) -> bytes:
     """SPEC §11.12: a profile 1 stream of a validated float32 (C, H, W) tensor.
 
     When the zero level allows a band (0 < qz < L), the first
@@ -50,7 +51,7 @@ def encode_extended(values: npt.NDArray[np.float32], bits: int, setting: str = "
     shorter decides (band_flag 0 on a tie); then the whole tensor is coded.
     """
     code = setting_code(setting)
-    q, min_value, max_value = quantize(values, bits)
+    q, min_value, max_value = quantize(values, bits, fixed_range)
     channels, height, width = q.shape
     tiles = [q[c].tolist() for c in range(channels)]
     L = max_level(bits)

@@ -20,17 +20,23 @@ def max_level(bit_depth: int) -> int:
 
 
 def quantize(
-    tensor: npt.NDArray[np.float32], bit_depth: int
+    tensor: npt.NDArray[np.float32], bit_depth: int, fixed_range: tuple[float, float] | None = None
 ) -> tuple[npt.NDArray[np.int64], float, float]:
-    """SPEC §4.2: map a finite float32 tensor to integers 0..L (-0.0 taken as +0.0).
+    """SPEC §4.2: map a finite float32 tensor to integers 0..L (-0.0 taken as +0.0),
+    between its extremes or, given ``fixed_range`` (lo, hi) (float32 values,
+    lo <= hi), between lo and hi after clipping every value to them.
 
     Returns the quantized tensor and (min_value, max_value) as the float32 values
     that the header carries.
     """
+    if fixed_range is not None:
+        tensor = np.clip(tensor, np.float32(fixed_range[0]), np.float32(fixed_range[1]))
     tensor = tensor + np.float32(0.0)  # -0.0 + 0.0 is +0.0 (round to nearest)
     v = tensor.astype(np.float64)
-    mn = float(np.min(tensor))
-    mx = float(np.max(tensor))
+    if fixed_range is None:
+        mn, mx = float(np.min(tensor)), float(np.max(tensor))
+    else:
+        mn, mx = fixed_range[0] + 0.0, fixed_range[1] + 0.0
     if mn == mx:
         return np.zeros(tensor.shape, dtype=np.int64), mn, mx
     level = max_level(bit_depth)

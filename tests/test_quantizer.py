@@ -123,3 +123,39 @@ def test_min_value_sign_does_not_depend_on_value_order(impl: ModuleType) -> None
     hc = impl.decode_stream(impl.encode(c, bits=8)).header
     hd = impl.decode_stream(impl.encode(d, bits=8)).header
     assert np.float32(hc.max_value).view(np.uint32) == np.float32(hd.max_value).view(np.uint32)
+
+
+# --- a fixed range (SPEC §4.2) ------------------------------------------------
+
+def test_fixed_range_clips_and_sets_the_extremes() -> None:
+    # ReLU6's [0, 6] at 2 bits: t = v / 6, q = floor(3t + 0.5); 7.5 clips to 6, -1 to 0.
+    q, mn, mx = quantize(f32([-1.0, 0.0, 1.0, 3.0, 7.5]), 2, (0.0, 6.0))
+    assert q.tolist() == [0, 0, 1, 2, 3]
+    assert (mn, mx) == (0.0, 6.0)
+
+
+@pytest.mark.parametrize("profile", ["baseline", "extended"])
+def test_fixed_range_streams_carry_the_range_and_both_backends_agree(impl: ModuleType, profile: str) -> None:
+    import dfc.reference
+
+    x = np.random.default_rng(5).normal(0.0, 3.0, size=(3, 9, 7)).astype(np.float32)
+    stream = impl.encode(x, 6, profile=profile, range=(0.0, 6.0))
+    assert stream == dfc.reference.encode(x, 6, profile=profile, range=(0.0, 6.0))
+    decoded = impl.decode_stream(stream)
+    assert (decoded.header.min_value, decoded.header.max_value) == (0.0, 6.0)
+    expected, _, _ = quantize(np.clip(x, 0.0, 6.0), 6, (0.0, 6.0))
+    assert np.array_equal(decoded.integers, expected)
+
+
+@pytest.mark.parametrize("bad", [(1.0,), (2.0, 1.0), (0.0, float("inf")), (0.0, 1e39), "ab", 3.0])
+def test_a_bad_range_is_refused_by_name(impl: ModuleType, bad: object) -> None:
+    with pytest.raises(ValueError, match="range"):
+        impl.encode(np.zeros((1, 2, 2), np.float32), 8, range=bad)
+
+
+def test_outside_range_counts_what_is_clipped() -> None:
+    import dfc
+
+    x = f32([-1.0, 0.0, 6.0, 6.5, 3.0]).reshape(1, 1, 5)
+    assert dfc.outside_range(x, (0.0, 6.0)) == 2
+    assert dfc.outside_range(x, (-1.0, 6.5)) == 0
