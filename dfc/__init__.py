@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import DecodeError, TruncatedStreamError
 from .reference.tables import FORMAT_VERSION
+from .sequence import decode_many, encode_many, split_streams
 
 # The package version, written here only: pyproject.toml reads this line.
 __version__ = "0.1.0"
@@ -138,8 +139,11 @@ __all__ = [
     "backend",
     "check",
     "decode",
+    "decode_many",
     "decode_stream",
     "encode",
+    "encode_many",
     "outside_range",
+    "split_streams",
     "version",
 ]

@@ -1,18 +1,22 @@
 """The ``dfc`` command line.
 
     dfc demo                          code the real features shipped with dfc, check the round trip
-    dfc encode IN.npy OUT.dfc [--bits N] [--profile baseline|extended] [--setting default|fast]
-    dfc decode IN.dfc OUT.npy [--integers]
+    dfc encode IN.npy... OUT.dfc [--bits N] [--profile P] [--setting S] [--range LO HI]
+    dfc decode IN.dfc OUT.npy [--integers] [--stack]
     dfc info IN.dfc
     dfc trace IN.dfc [-o TRACE.txt] [--bins]
 
-Every verb exits 0 on success and 1 with one line on standard error on failure;
-a failed command leaves no partial output file.
+"-" is standard input or output. Several inputs, or an (N, C, H, W) array,
+make a sequence of streams (SPEC §3.6), which decodes to (N, C, H, W). Every
+verb exits 0 on success and 1 with one line on standard error on failure; a
+failed command leaves no partial output and never replaces its input or a
+symlink (it writes through the link).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -24,11 +28,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .cliutil import CliError, atomic_output, guarded, load_npy, read_bytes
+from .cliutil import CliError, atomic_output, check_output, guarded, is_stdio, load_npy, read_bytes
 
 EXAMPLES = """examples:
   dfc demo
   dfc encode features.npy features.dfc --bits 8
+  dfc encode features.npy - | dfc decode - restored.npy        # through a pipe
+  dfc encode frame*.npy frames.dfc                     # a sequence, one stream per tensor
+  dfc decode frames.dfc frames.npy                     # (N, C, H, W)
+  dfc encode features.npy features.dfc --range 0 6     # ReLU6's fixed range
   dfc encode features.npy features.dfc --setting fast           # decodes about twice as fast
   dfc encode features.npy features.dfc --profile baseline       # the paper's method
   dfc decode features.dfc restored.npy
@@ -55,35 +63,84 @@ def _backend(name: str | None) -> ModuleType:
     return dfc
 
 
+def _say(args: argparse.Namespace, text: str, report: dict[str, Any]) -> None:
+    """A verb's summary: a line, or JSON with --json; on standard error when
+    standard output carries the data, nowhere with -q."""
+    if args.quiet:
+        return
+    out = sys.stderr if is_stdio(getattr(args, "output", "")) else sys.stdout
+    print(json.dumps(report) if args.json else text, file=out)
+
+
+def _tensors(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
+    """(name, (C, H, W) tensor) for every input; an (N, C, H, W) array gives N."""
+    tensors = []
+    for path in args.inputs:
+        array = load_npy(path)
+        if array.ndim == 4:
+            tensors += [(f"{path}[{n}]", array[n]) for n in range(array.shape[0])]
+        else:
+            tensors.append((str(path), array))
+    return tensors
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
+    import dfc
+
     impl = _backend(args.backend)
-    tensor = load_npy(args.input)
+    check_output(args.output, args.inputs, args.overwrite)
+    fixed = None if args.range is None else (args.range[0], args.range[1])
     start = time.perf_counter()
-    try:
-        stream = impl.encode(tensor, bits=args.bits, profile=args.profile, setting=args.setting)
-    except ValueError as exc:
-        raise CliError(f"{args.input}: {exc}") from exc
+    streams, shapes, clipped = [], [], 0
+    for name, tensor in _tensors(args):
+        try:
+            streams.append(impl.encode(tensor, bits=args.bits, profile=args.profile, setting=args.setting,
+                                       range=fixed))
+            clipped += 0 if fixed is None else dfc.outside_range(tensor, fixed)
+        except ValueError as exc:
+            raise CliError(f"{name}: {exc}") from exc
+        shapes.append(tuple(tensor.shape))
     seconds = time.perf_counter() - start
+    data = b"".join(streams)
     with atomic_output(args.output) as out:
-        out.write(stream)
-    bpv = 8 * len(stream) / tensor.size
-    print(f"{args.input} {tuple(tensor.shape)} -> {args.output}: {len(stream)} bytes, "
-          f"{bpv:.4f} bits/value ({args.bits}-bit, {args.profile}"
-          f"{', ' + args.setting if args.profile == 'extended' else ''}), {seconds:.2f} s")
+        out.write(data)
+    values = sum(int(np.prod(shape)) for shape in shapes)
+    bpv = 8 * len(data) / values
+    what = f"{len(streams)} tensors" if len(streams) > 1 else str(shapes[0])
+    note = "" if fixed is None else f", {clipped} of {values} values clipped to [{fixed[0]:g}, {fixed[1]:g}]"
+    _say(args, f"{' '.join(map(str, args.inputs))} {what} -> {args.output}: {len(data)} bytes, "
+         f"{bpv:.4f} bits/value ({args.bits}-bit, {args.profile}"
+         f"{', ' + args.setting if args.profile == 'extended' else ''}), {seconds:.2f} s{note}",
+         {"inputs": [str(p) for p in args.inputs], "output": str(args.output), "members": len(streams),
+          "values": values, "bytes": len(data), "bits_per_value": bpv, "seconds": seconds,
+          "range": None if fixed is None else list(fixed), "clipped": clipped})
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from dfc.sequence import member_bounds
+
     impl = _backend(args.backend)
+    check_output(args.output, [args.input], args.overwrite)
     data = read_bytes(args.input)
+    arrays = []
     try:
-        decoded = impl.decode_stream(data)
+        for k, (start, end) in enumerate(member_bounds(data)):
+            decoded = impl.decode_stream(data[start:end])
+            arrays.append(decoded.integers if args.integers else decoded.floats())
+            if arrays[-1].shape != arrays[0].shape:
+                raise CliError(f"{args.input}: member {k} is {arrays[-1].shape}, member 0 {arrays[0].shape}; "
+                               "decode them one by one (dfc info lists them)")
     except ValueError as exc:
         raise CliError(f"{args.input}: {exc}") from exc
-    array = decoded.integers if args.integers else decoded.floats()
+    array = np.stack(arrays) if len(arrays) > 1 or args.stack else arrays[0]
+    npy = io.BytesIO()  # np.save needs a seekable file; a pipe or FIFO is not one
+    np.save(npy, array, allow_pickle=False)
     with atomic_output(args.output) as out:
-        np.save(out, array, allow_pickle=False)
-    print(f"{args.input} -> {args.output}: {array.dtype} {tuple(array.shape)}")
+        out.write(npy.getbuffer())
+    _say(args, f"{args.input} -> {args.output}: {array.dtype} {tuple(array.shape)}",
+         {"input": str(args.input), "output": str(args.output), "members": len(arrays),
+          "dtype": str(array.dtype), "shape": list(array.shape)})
     return 0
 
 
@@ -112,17 +169,32 @@ def _header_dict(data: bytes) -> dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from dfc.sequence import member_bounds
+
     data = read_bytes(args.input)
     try:
-        info = _header_dict(data)
+        members = [_header_dict(data[start:end]) | {"offset": start} for start, end in member_bounds(data)]
     except ValueError as exc:
         raise CliError(f"{args.input}: {exc}") from exc
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(members[0] if len(members) == 1 else {"members": members}, indent=1))
         return 0
+    if len(members) > 1:
+        print(f"{args.input}: a sequence of {len(members)} dfc streams (SPEC §3.6), {len(data)} bytes")
+        for k, info in enumerate(members):
+            c, h, w = info["shape"]
+            print(f"  {k:4d}  byte {info['offset']:10d}  {c} x {h} x {w}, {info['bit_depth']}-bit, "
+                  f"profile {info['profile']}, {info['stream_bytes']} bytes, "
+                  f"{info['bits_per_value']:.4f} bits/value")
+        return 0
+    _print_info(args.input, members[0])
+    return 0
+
+
+def _print_info(name: object, info: dict[str, Any]) -> None:
     c, h, w = info["shape"]
     extended = info["profile"] == 1
-    print(f"{args.input}: dfc format {info['format_version']}, profile {info['profile']} "
+    print(f"{name}: dfc format {info['format_version']}, profile {info['profile']} "
           f"({'extended' if extended else 'baseline'})")
     print(f"  tensor      {c} x {h} x {w} = {c * h * w} values, {info['bit_depth']}-bit")
     print(f"  range       [{info['min_value']!r}, {info['max_value']!r}]")
@@ -134,13 +206,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  size        {info['stream_bytes']} bytes (header {info['header_bytes']}, "
           f"payload {info['payload_bytes']}, CRC 4), {info['bits_per_value']:.4f} bits/value")
     print("  CRC         ok (payload not decoded; use 'dfc decode' or 'dfc trace' to check it)")
-    return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from dfc.reference.trace import trace_stream
     from dfc.tools.bin_trace import bin_trace
 
+    if args.output is not None:
+        check_output(args.output, [args.input], args.overwrite)
     data = read_bytes(args.input)
     tracer = bin_trace if args.bins else trace_stream
 
@@ -228,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="implementation to use (default: fast when built, else reference; "
                             "DFC_PUREPYTHON=1 also forces the reference)")
 
+    def overwrite_options(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("-y", "--overwrite", dest="overwrite", action="store_true", default=True,
+                           help="replace an existing output file (the default, as cp does)")
+        group.add_argument("-n", "--no-overwrite", dest="overwrite", action="store_false",
+                           help="refuse to replace an existing output file")
+
+    def output_options(p: argparse.ArgumentParser) -> None:
+        overwrite_options(p)
+        p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+        p.add_argument("--json", action="store_true", help="print the summary as one line of JSON")
+
     def coding_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--profile", choices=["baseline", "extended"], default="extended",
                        help="extended: the smallest streams (SPEC §11; the default); baseline: the "
@@ -240,30 +325,41 @@ def build_parser() -> argparse.ArgumentParser:
     coding_options(p)
     backend_option(p)
 
-    p = verb("encode", cmd_encode, "quantize and encode a float (C, H, W) .npy tensor")
-    p.add_argument("input", type=Path, help="input .npy, 3-D (C, H, W), any real dtype")
-    p.add_argument("output", type=Path, help="output .dfc stream")
+    p = verb("encode", cmd_encode, "quantize and encode float (C, H, W) .npy tensors: one stream, or a "
+             "sequence of streams for several inputs or an (N, C, H, W) array (SPEC §3.6)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="input .npy, (C, H, W) or (N, C, H, W), any real dtype; - for standard input")
+    p.add_argument("output", help="output .dfc stream; - for standard output")
     p.add_argument("--bits", type=int, default=8, help="quantizer bit depth, 1..16 (default 8)")
+    p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="fixed quantizer range instead of each tensor's extremes, e.g. 0 6 for ReLU6; "
+                        "values outside are clipped and counted (SPEC §4.2)")
     coding_options(p)
     backend_option(p)
+    output_options(p)
 
-    p = verb("decode", cmd_decode, "decode a .dfc stream to a float32 (C, H, W) .npy tensor")
-    p.add_argument("input", type=Path, help="input .dfc stream")
-    p.add_argument("output", type=Path, help="output .npy")
+    p = verb("decode", cmd_decode, "decode a .dfc stream to a float32 (C, H, W) .npy tensor, or a sequence "
+             "to (N, C, H, W)")
+    p.add_argument("input", help="input .dfc stream or sequence; - for standard input")
+    p.add_argument("output", help="output .npy; - for standard output")
     p.add_argument("--integers", action="store_true",
                    help="write the decoded integers (uint16) instead of the dequantized float32")
+    p.add_argument("--stack", action="store_true", help="(N, C, H, W) even for a single stream")
     backend_option(p)
+    output_options(p)
 
-    p = verb("info", cmd_info, "print a stream's header and check its length and CRC")
-    p.add_argument("input", type=Path, help="input .dfc stream")
-    p.add_argument("--json", action="store_true", help="print the header as JSON")
+    p = verb("info", cmd_info, "print a stream's header, or list a sequence's members, and check lengths "
+             "and CRCs")
+    p.add_argument("input", help="input .dfc stream or sequence; - for standard input")
+    p.add_argument("--json", action="store_true", help="print the header (or the members) as JSON")
 
     p = verb("trace", cmd_trace, "print every syntax element the reference decoder parses (SPEC §10)")
-    p.add_argument("input", type=Path, help="input .dfc stream")
-    p.add_argument("-o", "--output", type=Path, default=None, help="write the trace here instead of stdout")
+    p.add_argument("input", help="input .dfc stream; - for standard input")
+    p.add_argument("-o", "--output", default=None, help="write the trace here instead of stdout")
     p.add_argument("--bins", action="store_true",
                    help="also every bin the arithmetic decoder decodes, its context and the decoder's "
                         "registers after it (dfc.tools.bin_trace)")
+    overwrite_options(p)
 
     _add_tool_verbs(sub)
     return parser

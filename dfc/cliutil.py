@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,27 +22,78 @@ class CliError(Exception):
     """A failure to report as one line and exit status 1."""
 
 
-def load_npy(path: Path) -> npt.NDArray[Any]:
-    """Load one array from a .npy file, or raise CliError saying why not."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise CliError(f"{path}: no such file") from exc
-    except (ValueError, OSError) as exc:
-        raise CliError(f"{path}: not a readable .npy file ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise CliError(f"{path}: not a single array")
-    return array
+#: The path that means standard input (for inputs) or standard output (for outputs).
+STDIO = "-"
+NPY_MAGIC = b"\x93NUMPY"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, or a CliError saying why not."""
+def is_stdio(path: str | Path) -> bool:
+    return str(path) == STDIO
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes (standard input for "-"), or a CliError saying why not."""
+    if is_stdio(path):
+        return sys.stdin.buffer.read()
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{path}: is a folder, not a file")
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise CliError(f"{path}: no such file") from exc
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from exc
+
+
+def load_npy(path: str | Path) -> npt.NDArray[Any]:
+    """Load one array from a .npy file (standard input for "-"), or raise
+    CliError saying why not."""
+    data = read_bytes(path)
+    if not data.startswith(NPY_MAGIC):
+        raise CliError(f"{path}: not a .npy file (it does not start with \\x93NUMPY)")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise CliError(f"{path}: holds Python objects, not numbers") from exc
+        raise CliError(f"{path}: not a readable .npy file ({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise CliError(f"{path}: not a readable .npy file ({exc})") from exc
+    return np.asarray(array)
+
+
+def write_target(path: str | Path) -> Path:
+    """Where writing to ``path`` lands (a symlink's final target, so that the
+    link is written through and never replaced), or a CliError when nothing
+    can be written there: an empty path, a folder, a missing folder, a
+    read-only file."""
+    if str(path) == "":
+        raise CliError("the output path is empty")
+    target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    if target.is_dir():
+        raise CliError(f"{path}: is a folder; give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"{path}: no such folder {folder}")
+    if target.is_file() and not target.stat().st_mode & 0o222:
+        raise CliError(f"{path}: is read-only")
+    return target
+
+
+def check_output(path: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = True) -> None:
+    """Refuse an output that is one of the inputs, or that exists when
+    ``overwrite`` is False (-n); checked before any work is done."""
+    if is_stdio(path):
+        return
+    target = write_target(path)
+    if not target.exists():
+        return
+    for source in inputs:
+        if not is_stdio(source) and Path(source).exists() and os.path.samefile(target, source):
+            raise CliError(f"{path}: is also the input; write the output elsewhere")
+    if not overwrite and target.is_file():
+        raise CliError(f"{path}: exists (-n/--no-overwrite); remove it or use -y")
 
 
 def _umask() -> int:
@@ -61,14 +113,26 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: str = "wb") -> Iterator[Any]:
-    """Write to a temporary file beside ``path`` and move it into place only if
-    the block succeeds, so a failed command leaves no partial output."""
-    fd, tmp = _temporary_beside(path)
+def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[Any]:
+    """Write the output of the block to ``path`` so that it appears whole or not
+    at all: a regular file through a temporary file beside it, moved into place
+    only if the block succeeds. "-" is standard output; a symlink is written
+    through to its target; a device or FIFO is written in place."""
+    if is_stdio(path):
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    target = write_target(path)
+    if target.exists() and not target.is_file():
+        with open(target, mode) as handle:
+            yield handle
+        return
+    fd, tmp = _temporary_beside(target)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -99,8 +163,9 @@ class StagedFiles:
         self._staged.clear()
 
     def write_bytes(self, path: Path, data: bytes) -> None:
-        fd, tmp = _temporary_beside(path)
-        self._staged.append((tmp, path))
+        target = write_target(path)
+        fd, tmp = _temporary_beside(target)
+        self._staged.append((tmp, target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
 
@@ -140,12 +205,48 @@ def guarded(prog: str, call: Callable[[], int]) -> int:
         return 141
 
 
+#: Options of the tool verbs that name an output file, an output folder, or a
+#: figure: checked before any work, so that a bad target or a missing plotting
+#: library fails in one line at once instead of after a long run.
+OUTPUT_FILE_OPTIONS = ("json", "junit", "plot", "output")
+OUTPUT_DIR_OPTIONS = ("plots", "out")
+PLOT_OPTIONS = ("plot", "plots")
+
+
+INPUT_OPTIONS = ("files", "stream", "input", "inputs")
+
+
+def check_tool_outputs(args: argparse.Namespace) -> None:
+    inputs: list[str | Path] = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        inputs += value if isinstance(value, list) else [value] if isinstance(value, (str, Path)) else []
+    for name in OUTPUT_FILE_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, (str, Path)):
+            check_output(value, inputs)
+    for name in OUTPUT_DIR_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, (str, Path)) and Path(value).exists() and not Path(value).is_dir():
+            raise CliError(f"{value}: is a file, not a folder")
+    if any(getattr(args, name, None) is not None for name in PLOT_OPTIONS):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise CliError("plots need matplotlib: pip install 'dfc[compare]'") from exc
+
+
 def run_tool(prog: str, parser: argparse.ArgumentParser,
              run: Callable[[argparse.Namespace, list[str]], int],
              argv: list[str] | None) -> int:
-    """The ``main`` of a tool verb: parse, then run under :func:`guarded`."""
+    """The ``main`` of a tool verb: parse, check the outputs, then run under
+    :func:`guarded`."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--"]:  # `dfc VERB -- --option ...` passes the separator on
         args_list = args_list[1:]
     args = parser.parse_args(args_list)
-    return guarded(prog, lambda: run(args, args_list))
+
+    def checked() -> int:
+        check_tool_outputs(args)
+        return run(args, args_list)
+    return guarded(prog, checked)

@@ -37,14 +37,16 @@ def validate_input(tensor: object, bits: int) -> npt.NDArray[np.float32]:
     if array.dtype.kind not in "biuf":
         raise ValueError(f"tensor must be numeric (bool, int or float), got dtype {array.dtype}")
     if array.ndim != 3:
-        raise ValueError(f"tensor must have 3 dimensions (C, H, W), got {array.ndim}")
+        hint = " (an (N, C, H, W) batch is coded by dfc.encode_many)" if array.ndim == 4 else ""
+        raise ValueError(f"tensor must have 3 dimensions (C, H, W), got {array.ndim}{hint}")
     if array.size == 0:
         raise ValueError(f"tensor is empty: shape {array.shape}")
     if max(array.shape) > MAX_DIMENSION or array.size > MAX_VALUES:
         raise ValueError(f"tensor shape {array.shape} exceeds SPEC §3.3 limits")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise ValueError("tensor contains NaN or infinity")
-    values = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinite, refused below
+        values = array.astype(np.float32)
     if not np.all(np.isfinite(values)):
         raise ValueError("tensor has values beyond the float32 range")
     return values

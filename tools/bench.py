@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 import dfc
 import dfc.reference
+from dfc.cliutil import CliError, load_npy, run_tool
 from dfc.reference.quantizer import quantize
 from dfc.reference.tiling import tile_matrix
 
@@ -226,26 +227,34 @@ def main(argv: list[str] | None = None) -> int:
                              "extended profile: a quarter); 0 skips it (default 12000)")
     parser.add_argument("--no-png", action="store_true", help="skip the PNG comparison")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    return run_tool("dfc bench", parser, lambda args, _: run(args), argv)
 
+
+def load_tensors(files: list[Path]) -> list[tuple[Path, np.ndarray]]:
+    """Every file as a float32 (C, H, W) tensor; a file that is not one is an
+    error, not a silent skip (a benchmark over fewer tensors than asked misleads)."""
+    tensors = []
+    for path in files:
+        x = load_npy(path)
+        if x.ndim != 3 or x.size == 0:
+            raise CliError(f"{path}: {x.shape} is not a (C, H, W) tensor")
+        tensors.append((path, np.ascontiguousarray(x, dtype=np.float32)))
+    return tensors
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        raise CliError("--repeat must be at least 1")
     fast, why = dfc._import_fast()
     if fast is None:
-        print(f"error: dfc.fast is not built ({why})", file=sys.stderr)
-        return 1
+        raise CliError(f"dfc.fast is not built ({why})")
     files = collect_files(args.files)
     if not files:
-        print("error: no .npy files found; give some as arguments", file=sys.stderr)
-        return 1
+        raise CliError("no .npy files found; give some as arguments")
 
     rows: list[Row] = []
     ratios: dict[tuple[str, str], tuple[float, float]] = {}
-    for path in files:
-        x = np.ascontiguousarray(np.load(path), dtype=np.float32)
-        if x.ndim != 3:
-            print(f"skipping {path}: not (C, H, W)", file=sys.stderr)
-            continue
+    for path, x in load_tensors(files):
         shape = tuple(int(s) for s in x.shape)
         name = path.name
         print(f"{name} {shape} ...", file=sys.stderr, flush=True)
