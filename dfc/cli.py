@@ -47,6 +47,38 @@ EXAMPLES = """examples:
 """
 
 
+VERB_EXAMPLES = {
+    "demo": """examples:
+  dfc demo
+  dfc demo --profile baseline --bits 6
+""",
+    "encode": """examples:
+  dfc encode features.npy features.dfc
+  dfc encode features.npy features.dfc --bits 6 --profile baseline
+  dfc encode features.npy features.dfc --range 0 6           # ReLU6: every frame on one scale
+  dfc encode frame0.npy frame1.npy frame2.npy frames.dfc     # a sequence of three streams
+  dfc encode batch.npy batch.dfc                             # (N, C, H, W): a sequence of N
+  dfc encode features.npy - | ssh cloud 'dfc decode - features.npy'
+The output is replaced if it exists (-n refuses); its input never is.
+""",
+    "decode": """examples:
+  dfc decode features.dfc features.npy
+  dfc decode frames.dfc frames.npy                 # a sequence: (N, C, H, W)
+  dfc decode features.dfc ints.npy --integers      # the quantized values, uint16
+  cat features.dfc | dfc decode - - > features.npy
+""",
+    "info": """examples:
+  dfc info features.dfc
+  dfc info frames.dfc --json
+""",
+    "trace": """examples:
+  dfc trace features.dfc | head -40
+  dfc trace features.dfc -o features.trace.txt
+  dfc trace --bins features.dfc | less             # every bin and the decoder's registers
+""",
+}
+
+
 def _backend(name: str | None) -> ModuleType:
     if name == "reference":
         from dfc import reference
@@ -292,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, epilog=VERB_EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
 

@@ -376,7 +376,8 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
             ax.set_title(title, fontsize=9)
             ax.set_xlim(0, top)
             ax.set_xlabel("value" if members[0].kind == "image" else f"quantized value ({bits}-bit)", fontsize=8)
-            ax.set_ylabel("probability", fontsize=8)
+            ax.set_yscale("log")  # feature histograms fall by orders of magnitude from the zero level
+            ax.set_ylabel("probability (log scale)", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.legend(fontsize=7)
         for ax in axes.ravel()[len(panels):]:
