@@ -275,6 +275,42 @@ def _table(tensors: list[Tensor], peers: list[Any], merit: dict[str, Any], dfc_b
     return "\n".join(lines)
 
 
+#: Column heads of the markdown tables (docs/results.md), by codec key.
+SHORT = {"dfc_ext": "dfc ext", "dfc_ext_fast": "dfc ext fast", "x265_ctu32": "HEVC CTU32",
+         "x265_ctu16": "HEVC CTU16", "vp9": "VP9", "png": "PNG", "jpeg2000": "JPEG 2000", "jpegls": "JPEG-LS",
+         "jpegxl": "JPEG XL e9", "jpegxl_e7": "JPEG XL e7", "webp": "WebP LL"}
+
+
+def _markdown(tensors: list[Tensor], peers: list[Any], merit: dict[str, Any], dfc_backend: str) -> str:
+    """The three tables of _table as markdown, the smallest stream of each row in bold."""
+    keys = [p.key for p in peers]
+    heads = ["dfc baseline"] + [SHORT.get(k, k) for k in keys]
+    lines = ["Bits per value (stream bits / C·H·W):", "",
+             "| tensor | C×H×W | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(heads)]
+    for t in tensors:
+        bits = [t.results["dfc"]["bits_per_value"]] + [t.results.get(k, {}).get("bits_per_value") for k in keys]
+        best = min(b for b in bits if b is not None)
+        cells = ["-" if b is None else f"**{b:.3f}**" if b == best else f"{b:.3f}" for b in bits]
+        lines.append(f"| {t.name} | {'×'.join(map(str, t.x.shape))} | " + " | ".join(cells) + " |")
+    lines += ["", "Average bit difference against the dfc baseline, % (Fig. 6; positive = the codec needs more "
+              "bits than the baseline):", "", "| group | " + " | ".join(heads[1:]) + " |",
+              "|---|" + "---|" * len(keys)]
+    for g in merit["groups"]:
+        means = [merit["groups"][g][k]["mean_percent"] for k in keys]
+        lines.append(f"| {g} | " + " | ".join("-" if v is None else f"{v:+.2f}" for v in means) + " |")
+    labels = {p.key: p.label for p in peers}
+    lines += ["", "Totals:", "", "| codec | bytes | bits/value | vs dfc baseline | encode s | decode s |",
+              "|---|---|---|---|---|---|"]
+    for k in ["dfc", *keys]:
+        tot = merit["totals"][k]
+        vs = "—" if tot["vs_dfc_percent"] is None else f"{tot['vs_dfc_percent']:+.2f}%"
+        bpv = "-" if tot["bits_per_value"] is None else f"{tot['bits_per_value']:.3f}"
+        name = labels.get(k, f"dfc baseline (profile 0, {dfc_backend})")
+        lines.append(f"| {name} | {tot['bytes']:,} | {bpv} | {vs} | {tot['encode_seconds']:.2f} "
+                     f"| {tot['decode_seconds']:.2f} |")
+    return "\n".join(lines)
+
+
 def _plot(merit: dict[str, Any], peers: list[Any], bits: int) -> bytes:
     try:
         import matplotlib
@@ -324,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peers", nargs="+", metavar="KEY", help="only these peers (default: all available)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the full report as JSON")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a Fig. 6-style bar chart")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown (docs/results.md)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--baseline-only", action="store_true",
                         help="code dfc in the baseline profile only (default: also both extended settings)")
@@ -405,7 +442,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     columns: list[Any] = [*variants, *peers]
     keys = [c.key for c in columns]
     merit = figure_of_merit(records, keys)
-    print(_table(tensors, columns, merit, dfc.backend))
+    print((_markdown if args.markdown else _table)(tensors, columns, merit, dfc.backend))
     for note in notes:
         print(f"note: {note}")
     report = {
