@@ -221,10 +221,13 @@ DECODER = (
 def _quantize_with(step: Callable[[npt.NDArray[Any], float, float, int], npt.NDArray[Any]],
                    keep_negative_zero: bool = False) -> Callable[[], AbstractContextManager[Any]]:
     """A patch of both encoders' quantizer (SPEC §4.2) computing q by ``step``."""
-    def quantize(tensor: npt.NDArray[np.float32], bits: int) -> tuple[npt.NDArray[np.int64], float, float]:
+    def quantize(tensor: npt.NDArray[np.float32], bits: int, fixed_range: tuple[float, float] | None = None,
+                 ) -> tuple[npt.NDArray[np.int64], float, float]:
+        if fixed_range is not None:
+            tensor = np.clip(tensor, np.float32(fixed_range[0]), np.float32(fixed_range[1]))
         if not keep_negative_zero:
             tensor = tensor + np.float32(0.0)
-        lo, hi = float(np.min(tensor)), float(np.max(tensor))
+        lo, hi = (float(np.min(tensor)), float(np.max(tensor))) if fixed_range is None else fixed_range
         if lo == hi:
             return np.zeros(tensor.shape, dtype=np.int64), lo, hi
         L = (1 << bits) - 1
