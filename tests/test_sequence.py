@@ -79,3 +79,19 @@ def test_the_first_broken_member_wins(sequence: bytes) -> None:
     with pytest.raises(dfc.DecodeError) as info:
         dfc.decode_many(bytes(broken))
     assert (info.value.code, info.value.offset) == ("crc_mismatch", end0 - 4)
+
+
+def test_members_with_headers_of_every_length() -> None:
+    # profile 0 with 8 palette entries (48-byte header), at 1 bit (2 entries, 36) and profile 1 (35)
+    x = FRAMES[0]
+    streams = [dfc.encode(x, 8, profile="baseline"), dfc.encode(x, 1, profile="baseline"),
+               dfc.encode(x, 8, profile="extended", setting="fast")]
+    assert [dfc.decode_stream(s).header.header_size for s in streams] == [48, 36, 35]
+    assert split_streams(b"".join(streams)) == streams
+    assert split_streams(memoryview(b"".join(streams))) == streams
+
+
+def test_bytes_after_the_last_member_are_a_member_that_is_not_a_stream(sequence: bytes) -> None:
+    with pytest.raises(dfc.DecodeError) as info:
+        split_streams(sequence + b"\x00")
+    assert (info.value.code, info.value.offset) == ("bad_magic", len(sequence))
