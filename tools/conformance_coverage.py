@@ -262,8 +262,10 @@ def branch_coverage(folder: Path) -> list[FileCoverage]:
         [str(Path(dfc.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "coverage.json"
+        # from an empty folder: `python -c` puts the working folder first on sys.path,
+        # and a checkout there would shadow the dfc being measured
         subprocess.run([sys.executable, "-c", MEASURE, source, str(folder.resolve()), str(report)],
-                       check=True, env=env)
+                       check=True, env=env, cwd=tmp)
         data = json.loads(report.read_text())
     return [_file_coverage(Path(path).name, info) for path, info in sorted(data["files"].items())]
 
