@@ -123,8 +123,11 @@ def test_no_overwrite_refuses_and_overwrite_replaces(tmp_path: Path, files: tupl
 
 
 def _dfc(*args: str, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    # from the folder of the dfc under test: `python -m` puts the working folder
+    # first on sys.path, where a checkout would shadow an installed dfc
+    home = Path(dfc.__file__).resolve().parent.parent
     return subprocess.run([sys.executable, "-m", "dfc", *args], input=data, capture_output=True, check=False,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+                          cwd=home)
 
 
 def test_encode_to_a_pipe_and_decode_from_it(tmp_path: Path, files: tuple[Path, Path]) -> None:
