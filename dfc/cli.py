@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .cliutil import CliError, atomic_output, check_output, guarded, is_stdio, load_npy, read_bytes
+from .errors import DecodeError
 
 EXAMPLES = """examples:
   dfc demo
@@ -43,6 +44,7 @@ EXAMPLES = """examples:
   dfc info features.dfc
   dfc trace features.dfc -o features.trace.txt
   dfc trace --bins features.dfc                  # every bin and the arithmetic decoder's state
+  dfc conformance check-decoder --codes -- ./mydec {stream} {integers} {floats}   # your decoder
   DFC_PUREPYTHON=1 dfc encode features.npy features.dfc   # force the reference backend
 """
 
@@ -116,6 +118,15 @@ def _tensors(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     return tensors
 
 
+def _rejected(path: Path, exc: ValueError) -> CliError:
+    """The error line for a stream that breaks SPEC.md, code and offset first:
+    'CODE at OFFSET (PATH: why; SPEC §x)', the form SPEC Annex B asks of decoders
+    (and 'dfc conformance check-decoder --codes' reads)."""
+    if isinstance(exc, DecodeError):
+        return CliError(f"{exc.code} at {exc.offset} ({path}: {exc.detail}; SPEC §{exc.section})")
+    return CliError(f"{path}: {exc}")
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     import dfc
 
@@ -150,7 +161,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from dfc.sequence import member_bounds
+    from dfc.sequence import _rebased, member_bounds
 
     impl = _backend(args.backend)
     check_output(args.output, [args.input], args.overwrite)
@@ -158,13 +169,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     arrays = []
     try:
         for k, (start, end) in enumerate(member_bounds(data)):
-            decoded = impl.decode_stream(data[start:end])
+            try:
+                decoded = impl.decode_stream(data[start:end])
+            except DecodeError as exc:  # SPEC §3.6: the offset counts from the sequence's start
+                raise (_rebased(exc, k, start) if start else exc) from None
             arrays.append(decoded.integers if args.integers else decoded.floats())
             if arrays[-1].shape != arrays[0].shape:
                 raise CliError(f"{args.input}: member {k} is {arrays[-1].shape}, member 0 {arrays[0].shape}; "
                                "decode them one by one (dfc info lists them)")
     except ValueError as exc:
-        raise CliError(f"{args.input}: {exc}") from exc
+        raise _rejected(args.input, exc) from exc
     array = np.stack(arrays) if len(arrays) > 1 or args.stack else arrays[0]
     npy = io.BytesIO()  # np.save needs a seekable file; a pipe or FIFO is not one
     np.save(npy, array, allow_pickle=False)
@@ -207,7 +221,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         members = [_header_dict(data[start:end]) | {"offset": start} for start, end in member_bounds(data)]
     except ValueError as exc:
-        raise CliError(f"{args.input}: {exc}") from exc
+        raise _rejected(args.input, exc) from exc
     if args.json:
         print(json.dumps(members[0] if len(members) == 1 else {"members": members}, indent=1))
         return 0
@@ -254,7 +268,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             tracer(data, out)
         except ValueError as exc:
             out.flush()
-            raise CliError(f"{args.input}: {exc}") from exc
+            raise _rejected(args.input, exc) from exc
 
     if args.output is None:
         run(sys.stdout)
@@ -402,7 +416,7 @@ def _add_tool_verbs(sub: Any) -> None:
     """Verbs implemented in dfc.tools, imported only when used."""
     tools = {
         "bench": ("dfc.tools.bench", "throughput and memory of the reference and fast codecs, and PNG"),
-        "conformance": ("dfc.tools.conformance", "check a decoder (dfc's or yours) against the conformance vectors"),
+        "conformance": ("dfc.tools.conformance", "check a decoder or encoder, dfc's or yours, on the test vectors"),
         "extract": ("dfc.tools.extract", "save a pretrained ONNX network's activations on photos as .npy features"),
         "analyze": ("dfc.tools.analyze", "the paper's Table I statistics, entropy and Fig. 2/3 plots of features"),
         "compare": ("dfc.tools.compare", "dfc against lossless image codecs on the same features (Fig. 6)"),
