@@ -265,14 +265,22 @@ def _table(tensors: list[Tensor], peers: list[Any], merit: dict[str, Any], dfc_b
     lines += ["", "totals over all tensors a codec coded:",
               (f"{'codec':<{lw}} {'tensors':>7} {'bytes':>11} {'bits/value':>10} {'vs dfc':>8} "
                f"{'encode s':>9} {'decode s':>9}")]
+    for name, tot, bpv, vs in _totals(merit, keys, labels, f"dfc ({dfc_backend})"):
+        lines.append(f"{name:<{lw}} {tot['tensors']:>7} {tot['bytes']:>11,} {bpv:>10} {vs:>8} "
+                     f"{tot['encode_seconds']:>9.2f} {tot['decode_seconds']:>9.2f}")
+    return "\n".join(lines)
+
+
+def _totals(merit: dict[str, Any], keys: list[str], labels: dict[str, str],
+            dfc_name: str) -> list[tuple[str, dict[str, Any], str, str]]:
+    """(codec name, its totals, bits per value, difference to dfc) for the totals tables."""
+    rows = []
     for k in ["dfc", *keys]:
         tot = merit["totals"][k]
         vs = "—" if tot["vs_dfc_percent"] is None else f"{tot['vs_dfc_percent']:+.2f}%"
         bpv = "-" if tot["bits_per_value"] is None else f"{tot['bits_per_value']:.3f}"
-        name = labels.get(k, f"dfc ({dfc_backend})")
-        lines.append(f"{name:<{lw}} {tot['tensors']:>7} {tot['bytes']:>11,} {bpv:>10} {vs:>8} "
-                     f"{tot['encode_seconds']:>9.2f} {tot['decode_seconds']:>9.2f}")
-    return "\n".join(lines)
+        rows.append((labels.get(k, dfc_name), tot, bpv, vs))
+    return rows
 
 
 #: Column heads of the markdown tables (docs/results.md), by codec key.
@@ -301,11 +309,7 @@ def _markdown(tensors: list[Tensor], peers: list[Any], merit: dict[str, Any], df
     labels = {p.key: p.label for p in peers}
     lines += ["", "Totals:", "", "| codec | bytes | bits/value | vs dfc baseline | encode s | decode s |",
               "|---|---|---|---|---|---|"]
-    for k in ["dfc", *keys]:
-        tot = merit["totals"][k]
-        vs = "—" if tot["vs_dfc_percent"] is None else f"{tot['vs_dfc_percent']:+.2f}%"
-        bpv = "-" if tot["bits_per_value"] is None else f"{tot['bits_per_value']:.3f}"
-        name = labels.get(k, f"dfc baseline (profile 0, {dfc_backend})")
+    for name, tot, bpv, vs in _totals(merit, keys, labels, f"dfc baseline (profile 0, {dfc_backend})"):
         lines.append(f"| {name} | {tot['bytes']:,} | {bpv} | {vs} | {tot['encode_seconds']:.2f} "
                      f"| {tot['decode_seconds']:.2f} |")
     return "\n".join(lines)
