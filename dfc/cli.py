@@ -421,6 +421,8 @@ def _add_tool_verbs(sub: Any) -> None:
         "analyze": ("dfc.tools.analyze", "the paper's Table I statistics, entropy and Fig. 2/3 plots of features"),
         "compare": ("dfc.tools.compare", "dfc against lossless image codecs on the same features (Fig. 6)"),
         "speed": ("dfc.tools.speed", "bits and speed of both profiles against JPEG XL, JPEG-LS and PNG, one core"),
+        "batch": ("dfc.tools.batch", "code every .npy of a folder (or decode every .dfc), on threads or a Dask "
+                                     "cluster, resumably"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)
