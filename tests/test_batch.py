@@ -377,3 +377,11 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "examples:\n  dfc batch features/ streams/" in text and "--scheduler local:4" in text
+
+
+def test_an_empty_output_folder_is_refused_not_taken_for_the_working_folder(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 2), np.float32))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SystemExit) as info:
+        main(["batch", str(tmp_path), ""])
+    assert info.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == before

@@ -538,6 +538,13 @@ def run_jobs(pool: Pool, jobs: list[Job], progress: Progress) -> list[Result]:
     return results
 
 
+def _folder(text: str) -> Path:
+    """An output folder's path; "" would silently mean the working folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("the output folder is empty")
+    return Path(text)
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import dfc
 
@@ -604,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of float (C, H, W) .npy tensors (an (N, C, H, W) one becomes a sequence of "
                              "N streams, SPEC §3.6)")
     # dest "out": run_tool refuses an OUT_DIR that is a file before any work (dfc.cliutil)
-    parser.add_argument("out", type=Path, metavar="OUT_DIR", help="folder for the .dfc streams (made if need be)")
+    parser.add_argument("out", type=_folder, metavar="OUT_DIR", help="folder for the .dfc streams (made if need be)")
     parser.add_argument("-r", "--recursive", action="store_true", help="also the subfolders, keeping relative paths")
     parser.add_argument("--bits", type=int, default=None, help="quantizer bit depth, 1..16 (default 8)")
     parser.add_argument("--profile", choices=["baseline", "extended"], default=None,
