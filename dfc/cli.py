@@ -161,25 +161,16 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from dfc.sequence import _rebased, member_bounds
+    from dfc.sequence import decode_members, stack_members
 
     impl = _backend(args.backend)
     check_output(args.output, [args.input], args.overwrite)
     data = read_bytes(args.input)
-    arrays = []
     try:
-        for k, (start, end) in enumerate(member_bounds(data)):
-            try:
-                decoded = impl.decode_stream(data[start:end])
-            except DecodeError as exc:  # SPEC §3.6: the offset counts from the sequence's start
-                raise (_rebased(exc, k, start) if start else exc) from None
-            arrays.append(decoded.integers if args.integers else decoded.floats())
-            if arrays[-1].shape != arrays[0].shape:
-                raise CliError(f"{args.input}: member {k} is {arrays[-1].shape}, member 0 {arrays[0].shape}; "
-                               "decode them one by one (dfc info lists them)")
+        arrays = [d.integers if args.integers else d.floats() for d in decode_members(data, impl.decode_stream)]
+        array = stack_members(arrays) if len(arrays) > 1 or args.stack else arrays[0]
     except ValueError as exc:
         raise _rejected(args.input, exc) from exc
-    array = np.stack(arrays) if len(arrays) > 1 or args.stack else arrays[0]
     npy = io.BytesIO()  # np.save needs a seekable file; a pipe or FIFO is not one
     np.save(npy, array, allow_pickle=False)
     with atomic_output(args.output) as out:

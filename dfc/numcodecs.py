@@ -35,7 +35,6 @@ import dfc
 from .reference.encoder import PROFILES, validate_range
 from .reference.ext_encoder import SETTINGS
 from .reference.tables import MAX_BIT_DEPTH, MIN_BIT_DEPTH
-from .sequence import split_streams
 
 #: What every chunk is made of: dfc decodes to float32, so arrays must be float32
 #: (native byte order) for a chunk to read back as it was written.
@@ -82,14 +81,8 @@ class DfcCodec(Codec):
     def decode(self, buf: Any, out: Any = None) -> Any:
         """float32 (C, H, W) for one stream, (N, C, H, W) for N; copied into ``out``
         (any shape of the same size) when given."""
-        tensors = [dfc.decode(s) for s in split_streams(ensure_bytes(buf))]
-        if not tensors:
-            raise ValueError("the chunk holds no dfc stream (0 bytes)")
-        shapes = sorted({x.shape for x in tensors})
-        if len(shapes) > 1:
-            raise ValueError(f"the chunk's dfc streams have different shapes {shapes}")
-        decoded = tensors[0] if len(tensors) == 1 else np.stack(tensors)
-        return ndarray_copy(decoded, out)
+        decoded = dfc.decode_many(ensure_bytes(buf))
+        return ndarray_copy(decoded[0] if len(decoded) == 1 else decoded, out)
 
 
 def check_options(bits: object, profile: str, setting: str) -> None:

@@ -4,7 +4,7 @@ sequence is just their concatenation; this module splits one and codes many."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -60,17 +60,32 @@ def encode_many(tensors: Iterable[object] | npt.NDArray[Any], bits: int = 8, **o
     return b"".join(streams)
 
 
-def decode_many(data: bytes) -> npt.NDArray[np.float32]:
-    """The float32 (N, C, H, W) tensors of a sequence whose members share one shape."""
-    import dfc
+def decode_members(data: bytes, decode_stream: Callable[[bytes], Any] | None = None) -> Iterator[Any]:
+    """Each member of a sequence decoded in turn by ``decode_stream`` (default
+    :func:`dfc.decode_stream`), a member's errors reported with offsets from
+    the sequence's start (SPEC §3.6)."""
+    if decode_stream is None:
+        import dfc
 
-    tensors = []
+        decode_stream = dfc.decode_stream
     for k, (start, end) in enumerate(member_bounds(data)):
         try:
-            tensors.append(dfc.decode(data[start:end]))
+            yield decode_stream(data[start:end])
         except DecodeError as exc:
-            raise _rebased(exc, k, start) from None
-        if tensors[-1].shape != tensors[0].shape:
-            raise ValueError(f"member {k} is {tensors[-1].shape}, member 0 {tensors[0].shape}: "
-                             "no (N, C, H, W) array holds both")
-    return np.stack(tensors)
+            raise (_rebased(exc, k, start) if start else exc) from None
+
+
+def stack_members(arrays: Iterable[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """The members' arrays as one (N, C, H, W) array; ValueError when their shapes differ."""
+    stacked: list[npt.NDArray[Any]] = []
+    for k, array in enumerate(arrays):
+        if stacked and array.shape != stacked[0].shape:
+            raise ValueError(f"the members have different shapes: member {k} is {array.shape}, "
+                             f"member 0 {stacked[0].shape}")
+        stacked.append(array)
+    return np.stack(stacked)
+
+
+def decode_many(data: bytes) -> npt.NDArray[np.float32]:
+    """The float32 (N, C, H, W) tensors of a sequence whose members share one shape."""
+    return stack_members(d.floats() for d in decode_members(data))
