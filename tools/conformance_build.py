@@ -221,6 +221,16 @@ def one_sample_stream(build: Callable[[ArithmeticEncoder], None], bits: int = 8,
     return frame_stream(header, payload)
 
 
+def skipped_one_sample() -> bytes:
+    """A 1x1x1 stream whose one block is Pal (the MPM) and skipped: its payload
+    ends mid-byte, so it has alignment bits."""
+    def build(enc: ArithmeticEncoder) -> None:
+        ctx = initial_contexts()
+        enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
+        enc.encode_decision(ctx[CTX_SKIP_FLAG], 1)
+    return one_sample_stream(build)
+
+
 def residual_prefix(enc: ArithmeticEncoder, sign: int, gt1: int, gt2: int | None) -> None:
     """mpm_flag = 1 (Pal), skip_flag = 0, the single (inferred) significant
     residual's flags for a 1x1 block in Pal mode (mode 0)."""

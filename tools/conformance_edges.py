@@ -61,6 +61,7 @@ from .conformance_build import (
     repo_real,
     residual_prefix,
     seeded,
+    skipped_one_sample,
     with_payload,
 )
 
@@ -208,23 +209,12 @@ def _error_pairs() -> tuple[InvalidVector, ...]:
                       lambda: with_payload(base_stream(), lambda p: clear_final_bit(p) + b"\x00")),
         InvalidVector("pair_unused_bytes_padding", "payload_unused_bytes",
                       "a non-zero alignment bit and a byte after it: the unused byte is found first", "5.1",
-                      lambda: with_payload(_skipped_one_sample(), lambda p: p[:-1] + bytes([p[-1] | 1, 0]))),
+                      lambda: with_payload(skipped_one_sample(), lambda p: p[:-1] + bytes([p[-1] | 1, 0]))),
     )
 
 
 def _bad_crc(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 1])
-
-
-def _skipped_one_sample() -> bytes:
-    from dfc.reference.cabac import initial_contexts
-    from dfc.reference.tables import CTX_MPM_FLAG, CTX_SKIP_FLAG
-
-    def build(enc: ArithmeticEncoder) -> None:
-        ctx = initial_contexts()
-        enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
-        enc.encode_decision(ctx[CTX_SKIP_FLAG], 1)
-    return one_sample_stream(build)
 
 
 # --- payload limits, both sides ------------------------------------------------------

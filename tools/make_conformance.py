@@ -76,6 +76,7 @@ from .conformance_build import (
     repo_real,
     residual_prefix,
     seeded,
+    skipped_one_sample,
     smooth,
     smooth_leaky,
     with_payload,
@@ -240,13 +241,8 @@ def _end_of_payload_0_overrun() -> bytes:
 
 
 def _nonzero_padding() -> bytes:
-    # The 1x1 skipped stream ends mid-byte; set its last padding bit.
-    def build(enc: ArithmeticEncoder) -> None:
-        ctx = initial_contexts()
-        enc.encode_decision(ctx[CTX_MPM_FLAG], 1)
-        enc.encode_decision(ctx[CTX_SKIP_FLAG], 1)
-    data = one_sample_stream(build)
-    return with_payload(data, lambda p: p[:-1] + bytes([p[-1] | 1]))
+    # The skipped 1x1 stream ends mid-byte; set its last padding bit.
+    return with_payload(skipped_one_sample(), lambda p: p[:-1] + bytes([p[-1] | 1]))
 
 
 def _ext_magnitude_out_of_range() -> bytes:
