@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dfc.errors import DecodeError
+from dfc.reference.tables import RICE_PREFIX_LIMIT
 
 GENERATOR = "python -m dfc.tools.conformance_coverage conformance_streams"
 MAX_LISTED = 4  # vectors named per class; the count says how many hit it
@@ -136,7 +137,7 @@ class ClassSink:
             self._rice = value
             self.hit("Rice", str(value))
         elif key == "abs_remaining":
-            self.hit("abs_remaining", "Rice code" if value < (4 << self._rice) else "Exp-Golomb escape")
+            self.hit("abs_remaining", "Rice code" if value < (RICE_PREFIX_LIMIT << self._rice) else "Exp-Golomb escape")
         elif key == "residual":
             n = int(self.header["bit_depth"])
             if abs(value) == (1 << n) - 1:
@@ -370,18 +371,17 @@ from the vector's input).
 """
 
 
-def report(folder: Path, with_coverage: bool = True) -> tuple[str, list[str]]:
+def report(folder: Path) -> tuple[str, list[str]]:
     """COVERAGE.md's text and its problems (empty when every check passes)."""
     classes, problems = classes_markdown(value_classes(folder))
     text = HEADER.format(generator=GENERATOR) + classes
     readings, untold = readings_markdown(folder)
     problems += [f"reading not told apart: {name}" for name in untold]
-    if with_coverage:
-        encoder = "; ".join(f"{m}: {', '.join(p or '(all)' for p in ps)}" for m, ps in ENCODER_ONLY.items())
-        table, complete = coverage_markdown(branch_coverage(folder))
-        text += COVERAGE.format(encoder=encoder) + table
-        if not complete:
-            problems.append("the vectors leave lines or branches of the reference decoder unrun")
+    encoder = "; ".join(f"{m}: {', '.join(p or '(all)' for p in ps)}" for m, ps in ENCODER_ONLY.items())
+    table, complete = coverage_markdown(branch_coverage(folder))
+    text += COVERAGE.format(encoder=encoder) + table
+    if not complete:
+        problems.append("the vectors leave lines or branches of the reference decoder unrun")
     text += READINGS + readings
     return text, problems
 

@@ -160,7 +160,6 @@ def _qz_below_L(original: Callable[..., Any]) -> Callable[..., Any]:
     return lambda lo, hi, n: min(original(lo, hi, n), (1 << n) - 2)
 
 
-_H = header
 DECODER = (
     Misreading("final_bit_unchecked", "the last bit read by end_of_payload = 1 may be 0", "5.1", "decoder",
                lambda: mock.patch.object(cabac.ArithmeticDecoder, "last_bit", lambda self: 1),
@@ -188,13 +187,13 @@ DECODER = (
     Misreading("signed_zero_ordered", "-0.0 ordered below +0.0 in min_value > max_value", "3.5", "decoder",
                _wrap(decoder, "read_header", _signed_zero_ordered), ("signed_zero_range",)),
     Misreading("dimension_limit_exclusive", "a dimension must be below MAX_DIMENSION", "3.3", "decoder",
-               lambda: mock.patch.object(_H, "MAX_DIMENSION", MAX_DIMENSION - 1), ("width_at_limit",)),
+               lambda: mock.patch.object(header, "MAX_DIMENSION", MAX_DIMENSION - 1), ("width_at_limit",)),
     Misreading("dimension_limit_plus_one", "a dimension may be MAX_DIMENSION + 1", "3.3", "decoder",
-               lambda: mock.patch.object(_H, "MAX_DIMENSION", MAX_DIMENSION + 1), ("*_above_limit",)),
+               lambda: mock.patch.object(header, "MAX_DIMENSION", MAX_DIMENSION + 1), ("*_above_limit",)),
     Misreading("values_limit_exclusive", "C*H*W must be below MAX_VALUES", "3.3", "decoder",
-               lambda: mock.patch.object(_H, "MAX_VALUES", MAX_VALUES - 1), ("values_at_limit",)),
+               lambda: mock.patch.object(header, "MAX_VALUES", MAX_VALUES - 1), ("values_at_limit",)),
     Misreading("values_limit_plus_one", "C*H*W may be MAX_VALUES + 1", "3.3", "decoder",
-               lambda: mock.patch.object(_H, "MAX_VALUES", MAX_VALUES + 1), ("values_above_limit",)),
+               lambda: mock.patch.object(header, "MAX_VALUES", MAX_VALUES + 1), ("values_above_limit",)),
     Misreading("residual_limit_exclusive", "a residual magnitude must be below L", "6.7.4", "decoder",
                _wrap(syntax, "read_residual_block", _residual_limit(-1)), ("max_residual_n*",)),
     Misreading("residual_limit_plus_one", "a residual magnitude may be L + 1", "6.7.4", "decoder",
