@@ -1,0 +1,108 @@
+"""Real photographs available offline, and random crops of them.
+
+The built-in photographs are files inside PyPI wheels: scikit-image's
+``skimage/data`` and matplotlib's ``mpl-data/sample_data``.  They are split
+once and for all into a training pool and a test set: no test photograph, nor
+any crop of one, is ever used in training.  ``--data DIR`` and ``--images``
+replace them with a user's own files.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from dfc.cliutil import CliError
+from dfc.tools.extract import ImageSource, resolve_image
+
+__all__ = ["IMAGE_SUFFIXES", "TEST_PHOTOS", "TRAIN_PHOTOS", "load_rgb", "photos_in", "random_crops", "resolve_photo"]
+
+#: Natural photographs for training (colour first; grey ones are replicated to
+#: RGB and teach luminance only).  Textures, microscopy and astronomy are in too:
+#: they are real camera images, and the pool is small.
+TRAIN_PHOTOS: tuple[str, ...] = (
+    "skimage:astronaut", "skimage:rocket", "skimage:motorcycle_left", "skimage:hubble_deep_field",
+    "skimage:retina", "skimage:ihc", "skimage:camera", "skimage:moon", "skimage:coins", "skimage:text",
+    "skimage:page", "skimage:clock_motion", "skimage:brick", "skimage:grass", "skimage:gravel", "skimage:cell",
+)
+#: Colour photographs never used in training (motorcycle_right is left out: it
+#: is the other half of a stereo pair in the training pool).
+TEST_PHOTOS: tuple[str, ...] = ("skimage:chelsea", "skimage:coffee", "matplotlib:grace_hopper")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def resolve_photo(spec: str) -> ImageSource:
+    """``skimage:NAME``, ``matplotlib:NAME`` (matplotlib's sample photos) or an image file."""
+    if not spec.startswith("matplotlib:"):
+        return resolve_image(spec)
+    name = spec.split(":", 1)[1]
+    try:
+        found = importlib.util.find_spec("matplotlib")
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise CliError(f"{spec}: matplotlib is not installed; pip install matplotlib")
+    folder = Path(next(iter(found.submodule_search_locations))) / "mpl-data" / "sample_data"
+    for ext in (".jpg", ".png"):
+        candidate = folder / f"{name}{ext}"
+        if candidate.is_file():
+            version = importlib.metadata.version("matplotlib")
+            return ImageSource(name, candidate, {"package": f"matplotlib=={version}",
+                                                 "path_in_wheel": f"matplotlib/mpl-data/sample_data/{candidate.name}"})
+    raise CliError(f"{spec}: matplotlib ships no such sample photo")
+
+
+def photos_in(folder: str | Path) -> list[ImageSource]:
+    """Every image file directly inside ``folder``, sorted by name."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise CliError(f"{folder}: not a folder")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CliError(f"{folder}: holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return [resolve_image(str(p)) for p in files]
+
+
+def load_rgb(image: ImageSource) -> object:
+    """The photograph as a Pillow RGB image (grey ones replicated)."""
+    from PIL import Image
+
+    try:
+        with Image.open(image.path) as im:
+            return im.convert("RGB")
+    except OSError as exc:
+        raise CliError(f"{image.path}: not a readable image ({exc})") from exc
+
+
+def random_crops(images: Sequence[object], count: int, size: int,
+                 rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """``count`` random ``size`` x ``size`` crops, (count, 3, size, size) in [0, 1].
+
+    Each crop picks a photograph, a scale (the shorter side resized to between
+    ``size`` and twice ``size``, never above the original), a position and a
+    horizontal flip, all from ``rng``.
+    """
+    from PIL import Image
+
+    out = np.empty((count, 3, size, size), dtype=np.float32)
+    for i in range(count):
+        im = images[int(rng.integers(len(images)))]
+        w, h = im.size  # type: ignore[attr-defined]
+        short = min(w, h)
+        target = int(rng.integers(size, max(size, min(short, 2 * size)) + 1))
+        scale = target / short
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        resized = im.resize((nw, nh), Image.Resampling.BICUBIC)  # type: ignore[attr-defined]
+        left = int(rng.integers(nw - size + 1))
+        top = int(rng.integers(nh - size + 1))
+        crop = np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.float32) / np.float32(255.0)
+        if rng.integers(2):
+            crop = crop[:, ::-1]
+        out[i] = crop.transpose(2, 0, 1)
+    return out
