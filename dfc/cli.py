@@ -414,6 +414,8 @@ def _add_tool_verbs(sub: Any) -> None:
         "speed": ("dfc.tools.speed", "bits and speed of both profiles against JPEG XL, JPEG-LS and PNG, one core"),
         "batch": ("dfc.tools.batch", "code every .npy of a folder (or decode every .dfc), on threads or a Dask "
                                      "cluster, resumably"),
+        "reconstruct": ("dfc.tools.reconstruct", "train a mirror network that rebuilds the input image from decoded "
+                                                 "features (paper, Section IV), and measure it as Table IV"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)

