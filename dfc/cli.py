@@ -414,6 +414,8 @@ def _add_tool_verbs(sub: Any) -> None:
         "speed": ("dfc.tools.speed", "bits and speed of both profiles against JPEG XL, JPEG-LS and PNG, one core"),
         "batch": ("dfc.tools.batch", "code every .npy of a folder (or decode every .dfc), on threads or a Dask "
                                      "cluster, resumably"),
+        "split-eval": ("dfc.tools.split_eval", "split a real network, code the split tensor, finish inference: "
+                                               "bits per image against agreement with the unsplit network"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)
