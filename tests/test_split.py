@@ -247,9 +247,12 @@ def test_split_eval_detector_agreement_falls_with_bits(tmp_path: Path) -> None:
     assert rows[8]["f1"] >= rows[1]["f1"]
 
 
-def test_split_eval_rejects_bad_bits_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from dfc.tools import split_eval
+def test_split_eval_verb_rejects_bad_bits_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from dfc.cli import main
 
-    assert split_eval.main(["--bits", "0", "8"]) == 1
+    assert main(["split-eval", "--bits", "0", "8"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--bits" in err[0]
+    assert len(err) == 1 and err[0].startswith("dfc split-eval: error: --bits"), err
+    with pytest.raises(SystemExit):
+        main(["split-eval", "--help"])
+    assert "examples:" in capsys.readouterr().out
