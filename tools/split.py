@@ -46,9 +46,11 @@ __all__ = [
     "IOU_THRESHOLD",
     "MIN_BOX_SIDE",
     "EffNetSplit",
+    "PRF1",
     "OnnxSplit",
     "SequentialSplit",
     "Split",
+    "SplitError",
     "box_iou",
     "boxes_from_map",
     "code_arrays",
@@ -59,6 +61,7 @@ __all__ = [
     "match_boxes",
     "precision_recall_f1",
     "top_k_agreement",
+    "top_k_sets_equal",
 ]
 
 INSTALL_HINT = "pip install 'dfc[split]'"
@@ -412,6 +415,8 @@ def match_boxes(reference: npt.NDArray[Any], boxes: npt.NDArray[Any], iou: float
 
 @dataclass(frozen=True)
 class PRF1:
+    """Precision, recall and F1 of box matching."""
+
     precision: float
     recall: float
     f1: float
