@@ -416,6 +416,8 @@ def _add_tool_verbs(sub: Any) -> None:
                                      "cluster, resumably"),
         "reconstruct": ("dfc.tools.reconstruct", "train a mirror network that rebuilds the input image from decoded "
                                                  "features (paper, Section IV), and measure it as Table IV"),
+        "split-eval": ("dfc.tools.split_eval", "split a real network, code the split tensor, finish inference: "
+                                               "bits per image against agreement with the unsplit network"),
     }
     for name, (module, help) in tools.items():
         p = sub.add_parser(name, help=help, add_help=False)

@@ -55,8 +55,11 @@ __all__ = [
     "BuiltinModel",
     "ExtractError",
     "activation_of",
+    "load_image",
     "main",
+    "normalize_image",
     "resolve_image",
+    "session_options",
     "tensor_metadata",
 ]
 
@@ -224,7 +227,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+]+", "_", name).strip("_") or "x"
 
 
-def _load_image(image: ImageSource, channels: int, size: tuple[int, int], bgr: bool,
+def normalize_image(x: npt.NDArray[np.float32], bgr: bool, mean: Sequence[float],
+                    std: Sequence[float]) -> npt.NDArray[np.float32]:
+    """(N, channels, H, W) RGB (or grey) in [0, 1] -> the network input: channel
+    order reversed when ``bgr`` (3 channels), then (x - mean) / std per channel."""
+    channels = x.shape[1]
+    if channels == 3 and bgr:
+        x = x[:, ::-1]
+    m = np.asarray(mean[:channels], dtype=np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray(std[:channels], dtype=np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray((x - m) / s, dtype=np.float32)
+
+
+def load_image(image: ImageSource, channels: int, size: tuple[int, int], bgr: bool,
                 mean: Sequence[float], std: Sequence[float]) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
     """The network input (1, channels, H, W) float32 and a description of it."""
     try:
@@ -243,12 +258,7 @@ def _load_image(image: ImageSource, channels: int, size: tuple[int, int], bgr: b
     x = np.asarray(resized, dtype=np.float32) / np.float32(255.0)
     if x.ndim == 2:
         x = x[:, :, None]
-    if channels == 3 and bgr:
-        x = x[:, :, ::-1]
-    m = np.asarray(mean[:channels], dtype=np.float32)
-    s = np.asarray(std[:channels], dtype=np.float32)
-    x = (x - m) / s
-    tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+    tensor = normalize_image(x.transpose(2, 0, 1)[None], bgr, mean, std)
     order = ("BGR" if bgr else "RGB") if channels == 3 else "grey (Pillow 'L')"
     grey_note = " (grey image replicated to 3 channels)" if channels == 3 and mode in ("L", "I;16", "I", "1") else ""
     desc = {
@@ -477,6 +487,19 @@ def _input_size(model: LoadedModel, size: list[int] | None) -> tuple[int, int]:
     return 224, 224
 
 
+def session_options() -> Any:
+    """onnxruntime options under which every tensor is exactly the one the graph
+    names: every graph optimisation off, one thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
 def _session(model: LoadedModel, tensors: Sequence[str]) -> Any:
     try:
         import onnx
@@ -489,13 +512,8 @@ def _session(model: LoadedModel, tensors: Sequence[str]) -> Any:
         if name not in known:
             graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
             known.add(name)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     try:
-        return ort.InferenceSession(model.onnx_model.SerializeToString(), options,
+        return ort.InferenceSession(model.onnx_model.SerializeToString(), session_options(),
                                     providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own exception types
         raise ExtractError(f"{model.path}: onnxruntime cannot run it ({exc})") from exc
@@ -555,7 +573,7 @@ def list_layers(model: LoadedModel, size: tuple[int, int], image: ImageSource | 
         print(f"{model.path.name}: no activation tensors recognised")
         return 0
     if image is not None:
-        x, _ = _load_image(image, model.channels, size,
+        x, _ = load_image(image, model.channels, size,
                            model.builtin.bgr if model.builtin else False,
                            model.builtin.mean if model.builtin else (0.0, 0.0, 0.0),
                            model.builtin.std if model.builtin else (1.0, 1.0, 1.0))
@@ -647,7 +665,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     entries: list[dict[str, Any]] = []
     with StagedFiles() as staged:
         for image in images:
-            x, image_desc = _load_image(image, model.channels, size, bgr, mean, std)
+            x, image_desc = load_image(image, model.channels, size, bgr, mean, std)
             image_sha = sha256_file(image.path)
             results = dict(zip(tensors, _run(session, model, x, tensors), strict=True))
             for tensor, depth in layers:
