@@ -496,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the built-in test photographs, never used in training)")
     r.add_argument("--grid", default=None, help="write the Fig. 7-style picture here (PNG)")
     r.add_argument("--json", default=None, help="write the table here as JSON")
+    r.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -543,7 +544,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    _torch()
+    torch = _torch()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.grid:
         check_output(args.grid)
     specs = args.images or list(photos.TEST_PHOTOS)
