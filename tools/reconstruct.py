@@ -31,6 +31,7 @@ Needs ``pip install 'dfc[reconstruct]'``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -294,7 +295,9 @@ def train(cfg: TrainConfig, out: Path, *, restart: bool = False, quiet: bool = F
     report = {"config": asdict(cfg), "bits_per_value": bpv, "best_epoch": best_epoch, "best_val_loss": best_val,
               "stopped_early": stopped and len(history) < cfg.epochs, "history": history,
               "train_images": len(fit), "val_images": len(val)}
-    write_json(out / "history.json", report)
+    with atomic_output(out / "history.json", "w") as handle:  # quietly: train is also a library call
+        json.dump(report, handle, indent=1)
+        handle.write("\n")
     return report
 
 
