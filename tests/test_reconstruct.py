@@ -281,3 +281,19 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(tmp_path: Path, capsys: pyt
     assert main(["reconstruct", "run", str(bad)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a dfc reconstruct checkpoint" in err[0]
+
+
+def test_data_folder_is_searched_recursively_and_large_pools_open_lazily(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for rel in ("a/one.png", "b/c/two.jpg", "three.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(tmp_path / rel)
+    (tmp_path / "notes.txt").write_text("not an image")
+    sources = photos.photos_in(tmp_path)
+    assert [s.path.relative_to(tmp_path).as_posix() for s in sources] == ["a/one.png", "b/c/two.jpg", "three.png"]
+    decoded = [photos.load_rgb(s) for s in sources]
+    eager = photos.random_crops(decoded, 6, 32, np.random.default_rng(0))
+    lazy = photos.random_crops(sources, 6, 32, np.random.default_rng(0))
+    assert np.array_equal(eager, lazy)

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from dfc.cliutil import CliError
 from dfc.tools.extract import ImageSource, resolve_image
 
-__all__ = ["IMAGE_SUFFIXES", "TEST_PHOTOS", "TRAIN_PHOTOS", "load_rgb", "photos_in", "random_crops", "resolve_photo"]
+__all__ = ["IMAGE_SUFFIXES", "TEST_PHOTOS", "TRAIN_PHOTOS", "load_rgb", "open_pool", "photos_in", "random_crops",
+           "resolve_photo"]
 
 #: Natural photographs for training (colour first; grey ones are replicated to
 #: RGB and teach luminance only).  Textures, microscopy and astronomy are in too:
@@ -59,11 +60,12 @@ def resolve_photo(spec: str) -> ImageSource:
 
 
 def photos_in(folder: str | Path) -> list[ImageSource]:
-    """Every image file directly inside ``folder``, sorted by name."""
+    """Every image file in ``folder`` and its subfolders (ImageNet's layout,
+    VOC's JPEGImages), sorted by path."""
     path = Path(folder)
     if not path.is_dir():
         raise CliError(f"{folder}: not a folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise CliError(f"{folder}: holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     return [resolve_image(str(p)) for p in files]
@@ -80,19 +82,33 @@ def load_rgb(image: ImageSource) -> object:
         raise CliError(f"{image.path}: not a readable image ({exc})") from exc
 
 
+#: Up to this many photographs are decoded once and kept in memory; from a
+#: larger pool (a user's data set) each crop opens its photograph anew.
+IN_MEMORY = 64
+
+
+def open_pool(sources: Sequence[ImageSource]) -> Sequence[object]:
+    """What :func:`random_crops` draws from: the decoded photographs, or for a
+    large pool the sources themselves (opened crop by crop)."""
+    return [load_rgb(src) for src in sources] if len(sources) <= IN_MEMORY else list(sources)
+
+
 def random_crops(images: Sequence[object], count: int, size: int,
                  rng: np.random.Generator) -> npt.NDArray[np.float32]:
     """``count`` random ``size`` x ``size`` crops, (count, 3, size, size) in [0, 1].
 
-    Each crop picks a photograph, a scale (the shorter side resized to between
-    ``size`` and twice ``size``, never above the original), a position and a
-    horizontal flip, all from ``rng``.
+    ``images`` holds Pillow RGB images or :class:`ImageSource` (opened when
+    drawn).  Each crop picks a photograph, a scale (the shorter side resized to
+    between ``size`` and twice ``size``, never above the original), a position
+    and a horizontal flip, all from ``rng``.
     """
     from PIL import Image
 
     out = np.empty((count, 3, size, size), dtype=np.float32)
     for i in range(count):
         im = images[int(rng.integers(len(images)))]
+        if isinstance(im, ImageSource):
+            im = load_rgb(im)
         w, h = im.size  # type: ignore[attr-defined]
         short = min(w, h)
         target = int(rng.integers(size, max(size, min(short, 2 * size)) + 1))

@@ -166,7 +166,7 @@ def reconstruction_loss(recon: Any, target: Any) -> Any:
 def _training_set(cfg: TrainConfig, model: Any, quiet: bool) -> tuple[Any, Any, float]:
     torch = _torch()
     sources = [photos.resolve_photo(spec) for spec in cfg.data]
-    images = [photos.load_rgb(src) for src in sources]
+    images = photos.open_pool(sources)
     rng = np.random.default_rng(cfg.seed)
     if not quiet:
         print(f"preparing {cfg.samples} crops of {cfg.crop}x{cfg.crop} from {len(images)} photographs, "
