@@ -404,6 +404,19 @@ def evaluate(checkpoints: Sequence[Path], specs: Sequence[str], quiet: bool = Fa
             "centre": {"original": originals[:len(specs)], "reconstructions": pictures}}
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """Table IV as a Markdown table (for docs/): one row per mirror and channel."""
+    lines = ["| mirror | bits/value | ch | PSNR avg (dB) | PSNR std | SSIM avg | SSIM std |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for row in report["mirrors"]:
+        for i, c in enumerate(CHANNELS):
+            q = row[c]
+            head = f"| {row['label']} | {row['bits_per_value']:.3f} " if i == 0 else "| | "
+            lines.append(f"{head}| {c} | {q['psnr_mean']:.2f} | {q['psnr_std']:.2f} | {q['ssim_mean']:.4f} "
+                         f"| {q['ssim_std']:.4f} |")
+    return "\n".join(lines)
+
+
 def table(report: dict[str, Any]) -> str:
     """Table IV as text: one row per mirror and channel."""
     lines = [f"{'mirror':<24} {'ch':<3} {'PSNR avg':>9} {'std':>7} {'SSIM avg':>9} {'std':>7}   bits/value",
@@ -499,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the built-in test photographs, never used in training)")
     r.add_argument("--grid", default=None, help="write the Fig. 7-style picture here (PNG)")
     r.add_argument("--json", default=None, help="write the table here as JSON")
+    r.add_argument("--markdown", action="store_true", help="print the table as Markdown (as docs/ shows it)")
     r.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
@@ -554,7 +568,7 @@ def _run(args: argparse.Namespace) -> int:
         check_output(args.grid)
     specs = args.images or list(photos.TEST_PHOTOS)
     report = evaluate([Path(p) for p in args.checkpoints], specs, quiet=args.quiet)
-    print(table(report))
+    print(markdown_table(report) if args.markdown else table(report))
     if args.json:
         write_json(Path(args.json), _json_report(report))
     if args.grid:
