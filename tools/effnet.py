@@ -136,7 +136,8 @@ def front_end(model: Any, split: str, x: torch.Tensor) -> torch.Tensor:
     block = blocks[k]
     if block._block_args.expand_ratio != 1:
         y = block._swish(block._bn0(block._expand_conv(y)))
-    return block._swish(block._bn1(block._depthwise_conv(y)))  # type: ignore[no-any-return]
+    z: torch.Tensor = block._swish(block._bn1(block._depthwise_conv(y)))
+    return z
 
 
 def back_end(model: Any, split: str, z: torch.Tensor) -> torch.Tensor:
@@ -151,7 +152,8 @@ def back_end(model: Any, split: str, z: torch.Tensor) -> torch.Tensor:
         y = later(y)
     y = model._swish(model._bn1(model._conv_head(y)))
     y = model._avg_pooling(y).flatten(start_dim=1)
-    return model._fc(model._dropout(y))  # type: ignore[no-any-return]
+    logits: torch.Tensor = model._fc(model._dropout(y))
+    return logits
 
 
 def front_layers(model: Any, split: str) -> list[LayerSpec]:

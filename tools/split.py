@@ -273,13 +273,15 @@ class _TorchSplit(Split):
 
         (z,) = tensors
         with torch.no_grad():
-            return self._back_t(torch.from_numpy(np.ascontiguousarray(z))).numpy().astype(np.float32, copy=False)
+            out: Array = self._back_t(torch.from_numpy(np.ascontiguousarray(z))).numpy().astype(np.float32, copy=False)
+        return out
 
     def full(self, x: Array) -> Array:
         import torch
 
         with torch.no_grad():
-            return self._back_t(self._front_t(torch.from_numpy(x))).numpy().astype(np.float32, copy=False)
+            out: Array = self._back_t(self._front_t(torch.from_numpy(x))).numpy().astype(np.float32, copy=False)
+        return out
 
 
 class EffNetSplit(_TorchSplit):
@@ -322,10 +324,12 @@ class SequentialSplit(_TorchSplit):
         self.name, self.crossing = f"layer{index}", [f"output of layer {index - 1}"]
 
     def _front_t(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model[:self.index](x)  # type: ignore[no-any-return]
+        y: torch.Tensor = self.model[:self.index](x)
+        return y
 
     def _back_t(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model[self.index:](z)  # type: ignore[no-any-return]
+        y: torch.Tensor = self.model[self.index:](z)
+        return y
 
 
 # --------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def _effnet(split_names: Sequence[str]) -> Network:
         x = np.stack(rgb) if rgb else np.empty((0, 3, effnet.INPUT_SIZE, effnet.INPUT_SIZE), np.float32)
         if crops:
             x = np.concatenate([x, random_crops(images, crops, effnet.INPUT_SIZE, rng)])
-        return effnet.network_input(torch.from_numpy(x)).numpy().astype(np.float32)
+        out: Array = effnet.network_input(torch.from_numpy(x)).numpy().astype(np.float32)
+        return out
 
     net.make_inputs = inputs
     return net
