@@ -253,9 +253,10 @@ def test_cli_describe_train_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert row["bits"] == 6 and set(row) >= {"Y", "Cb", "Cr", "bits_per_value"}
     assert 0 < row["Y"]["ssim_mean"] <= 1 and row["Y"]["psnr_std"] >= 0
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["reconstruct", "run", str(run), "--images", "skimage:coffee", "--markdown", "-q"]) == 0
+    assert main(["reconstruct", "run", str(run), "--images", "skimage:coffee", "--markdown", "--baseline", "-q"]) == 0
     md = capsys.readouterr().out.splitlines()
-    assert md[0].startswith("| mirror |") and len(md) == 2 + 3
+    assert md[0].startswith("| mirror |") and len(md) == 2 + 3 + 3
+    assert md[5].startswith("| mean training colour | 0.000 |")
     assert md[2].startswith("| shallow, 6-bit |") and f"{row['Y']['psnr_mean']:.2f}" in md[2]
 
 

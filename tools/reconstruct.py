@@ -371,9 +371,38 @@ def load_mirror(path: Path) -> tuple[TrainConfig, Any, dict[str, Any]]:
     return cfg, net, state
 
 
-def evaluate(checkpoints: Sequence[Path], specs: Sequence[str], quiet: bool = False) -> dict[str, Any]:
-    """Table IV for each checkpoint over the test crops of ``specs``; also the
-    reconstructions of the centre crops (for the picture) under ``"centre"``."""
+def _statistics(per_image: Sequence[dict[str, tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation of PSNR and SSIM per channel."""
+    out: dict[str, dict[str, float]] = {}
+    for c in CHANNELS:
+        psnr = np.array([q[c][0] for q in per_image])
+        ssim_ = np.array([q[c][1] for q in per_image])
+        spread = len(per_image) > 1
+        out[c] = {"psnr_mean": float(psnr.mean()), "psnr_std": float(psnr.std(ddof=1)) if spread else 0.0,
+                  "ssim_mean": float(ssim_.mean()), "ssim_std": float(ssim_.std(ddof=1)) if spread else 0.0}
+    return out
+
+
+def mean_colour_row(cfg: TrainConfig, originals: Sequence[npt.NDArray[np.uint8]]) -> dict[str, Any]:
+    """The baseline a mirror must beat: every pixel the mean colour of the
+    training crops of ``cfg`` (what a network that learnt nothing outputs)."""
+    crops = photos.random_crops(photos.open_pool([photos.resolve_photo(s) for s in cfg.data]), cfg.samples,
+                                cfg.crop, np.random.default_rng(cfg.seed))
+    colour = crops.mean(axis=(0, 2, 3)).astype(np.float32)
+    flat = _to_8bit(np.broadcast_to(colour[:, None, None], (3, *originals[0].shape[:2])).copy())
+    row: dict[str, Any] = {"checkpoint": None, "label": "mean training colour", "split": None, "bits": None,
+                           "profile": None, "epoch": None, "bits_per_value": 0.0, "bytes_per_image": 0.0,
+                           "feature_shape": None}
+    row.update(_statistics([channel_quality(o, flat) for o in originals]))
+    return row
+
+
+def evaluate(checkpoints: Sequence[Path], specs: Sequence[str], quiet: bool = False,
+             baseline: bool = False) -> dict[str, Any]:
+    """Table IV for each checkpoint over the test crops of ``specs`` (and with
+    ``baseline`` a last row for :func:`mean_colour_row` of the first one's
+    settings); also the reconstructions of the centre crops (for the picture)
+    under ``"centre"``."""
     torch = _torch()
     from tqdm import tqdm
 
@@ -392,14 +421,11 @@ def evaluate(checkpoints: Sequence[Path], specs: Sequence[str], quiet: bool = Fa
                                "profile": cfg.profile, "epoch": state["epoch"],
                                "bits_per_value": 8 * sent / feats.size, "bytes_per_image": sent / len(feats),
                                "feature_shape": list(feats.shape[1:])}
-        for c in CHANNELS:
-            psnr = np.array([q[c][0] for q in per_image])
-            ssim_ = np.array([q[c][1] for q in per_image])
-            row[c] = {"psnr_mean": float(psnr.mean()), "psnr_std": float(psnr.std(ddof=1)) if len(psnr) > 1 else 0.0,
-                      "ssim_mean": float(ssim_.mean()),
-                      "ssim_std": float(ssim_.std(ddof=1)) if len(ssim_) > 1 else 0.0}
+        row.update(_statistics(per_image))
         rows.append(row)
         pictures.append(recon[:len(specs)])
+    if baseline and mirrors:
+        rows.append(mean_colour_row(mirrors[0][1], originals))
     return {"colour": COLOUR, "test_images": names, "photos": list(specs), "mirrors": rows,
             "centre": {"original": originals[:len(specs)], "reconstructions": pictures}}
 
@@ -441,7 +467,7 @@ def draw_grid(report: dict[str, Any], path: Path) -> None:
 
     rows = [("original", report["centre"]["original"])]
     rows += [(m["label"], pics) for m, pics in zip(report["mirrors"], report["centre"]["reconstructions"],
-                                                   strict=True)]
+                                                   strict=False)]  # the baseline row has no picture
     cols = len(rows[0][1])
     fig, axes = plt.subplots(len(rows), cols, figsize=(2.2 * cols + 0.6, 2.2 * len(rows)), squeeze=False)
     for r, (label, pics) in enumerate(rows):
@@ -513,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--grid", default=None, help="write the Fig. 7-style picture here (PNG)")
     r.add_argument("--json", default=None, help="write the table here as JSON")
     r.add_argument("--markdown", action="store_true", help="print the table as Markdown (as docs/ shows it)")
+    r.add_argument("--baseline", action="store_true",
+                   help="add a row for an image of the training crops' mean colour (what a mirror must beat)")
     r.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
@@ -567,7 +595,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.grid:
         check_output(args.grid)
     specs = args.images or list(photos.TEST_PHOTOS)
-    report = evaluate([Path(p) for p in args.checkpoints], specs, quiet=args.quiet)
+    report = evaluate([Path(p) for p in args.checkpoints], specs, quiet=args.quiet, baseline=args.baseline)
     print(markdown_table(report) if args.markdown else table(report))
     if args.json:
         write_json(Path(args.json), _json_report(report))
