@@ -189,6 +189,18 @@ def write_json(path: Path, report: object) -> None:
     print(f"wrote {path}")
 
 
+def figure_png(fig: Any, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def guarded(prog: str, call: Callable[[], int]) -> int:
     """Run a verb: CliError becomes one line on standard error and exit status 1;
     an interrupt 130; a closed output pipe (``| head``) ends quietly with 141."""

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool, write_json
+from dfc.cliutil import CliError, StagedFiles, figure_png, load_npy, run_tool, write_json
 
 __all__ = [
     "CATEGORIES",
@@ -347,12 +347,7 @@ def write_plots(directory: Path, images: list[Analysis], tensors: list[Analysis]
     level = (1 << bits) - 1
 
     def save(fig: Any, name: str, staged: StagedFiles) -> None:
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        staged.write_bytes(directory / name, buf.getvalue())
+        staged.write_bytes(directory / name, figure_png(fig))
         written.append(directory / name)
 
     groups: dict[str, list[Analysis]] = {}

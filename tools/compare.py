@@ -27,7 +27,6 @@ settings included), ``--plot`` a grouped bar chart like Fig. 6.
 from __future__ import annotations
 
 import argparse
-import io
 import shlex
 import sys
 import time
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, StagedFiles, load_npy, run_tool
+from dfc.cliutil import CliError, StagedFiles, figure_png, load_npy, run_tool
 
 __all__ = ["CompareError", "Progress", "figure_of_merit", "main", "peer_matrix", "percent_more"]
 
@@ -345,10 +344,7 @@ def _plot(merit: dict[str, Any], peers: list[Any], bits: int) -> bytes:
     ax.grid(axis="y", linewidth=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def build_parser() -> argparse.ArgumentParser:

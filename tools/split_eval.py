@@ -31,7 +31,6 @@ images instead.  Agreement is with the unsplit network, not accuracy against lab
 from __future__ import annotations
 
 import argparse
-import io
 import shlex
 import sys
 import time
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dfc.cliutil import CliError, StagedFiles, run_tool
+from dfc.cliutil import CliError, StagedFiles, figure_png, run_tool
 
 __all__ = ["NETWORKS", "build_parser", "main", "summarize"]
 
@@ -408,10 +407,7 @@ def _plot(nets: Sequence[dict[str, Any]]) -> bytes:
         ax.grid(linewidth=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 # --------------------------------------------------------------------------
