@@ -70,6 +70,7 @@ def test_mirror_rejects_what_it_cannot_mirror() -> None:
 torch = pytest.importorskip("torch")
 pytest.importorskip("pytorch_msssim")
 
+from dfc.cliutil import CliError  # noqa: E402
 from dfc.tools import effnet, mirror, photos, reconstruct  # noqa: E402
 
 
@@ -302,3 +303,32 @@ def test_data_folder_is_searched_recursively_and_large_pools_open_lazily(tmp_pat
     eager = photos.random_crops(decoded, 6, 32, np.random.default_rng(0))
     lazy = photos.random_crops(sources, 6, 32, np.random.default_rng(0))
     assert np.array_equal(eager, lazy)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in epoch 2 keeps epoch 1's checkpoint, says so, and the same call
+    then finishes the run as if nothing had happened."""
+    straight = reconstruct.train(reconstruct.TrainConfig(epochs=2, **TINY), tmp_path / "a", quiet=True)  # type: ignore[arg-type]
+    real = reconstruct._validate
+    calls = []
+
+    def interrupted(*args: Any) -> float:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+    monkeypatch.setattr(reconstruct, "_validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct.train(reconstruct.TrainConfig(epochs=2, **TINY), tmp_path / "b", quiet=True)  # type: ignore[arg-type]
+    assert "the same command resumes after epoch 1" in capsys.readouterr().err
+    monkeypatch.setattr(reconstruct, "_validate", real)
+    resumed = reconstruct.train(reconstruct.TrainConfig(epochs=2, **TINY), tmp_path / "b", quiet=True)  # type: ignore[arg-type]
+    assert [h["val_loss"] for h in resumed["history"]] == [h["val_loss"] for h in straight["history"]]
+
+
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path: Path) -> None:
+    cfg = reconstruct.TrainConfig(epochs=1, **{**TINY, "data": (str(tmp_path / "missing.png"),)})  # type: ignore[arg-type]
+    with pytest.raises(CliError, match="no such image"):
+        reconstruct.train(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

@@ -31,11 +31,12 @@ Needs ``pip install 'dfc[reconstruct]'``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,17 @@ def _same_run(a: TrainConfig, b: TrainConfig) -> bool:
     return replace(a, epochs=b.epochs, patience=b.patience) == b
 
 
+@contextlib.contextmanager
+def _resumable(out: Path, history: list[dict[str, float]]) -> Iterator[None]:
+    """On Ctrl-C, say where the run stands before the interrupt ends the command."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\nstopped in epoch {len(history) + 1}; the same command resumes after epoch {len(history)} "
+              f"({out / 'last.pt'})", file=sys.stderr)
+        raise
+
+
 def _epoch(net: Any, optimiser: Any, feats: Any, images: Any, order: Any, batch: int, progress: Any) -> float:
     net.train()
     total = 0.0
@@ -238,7 +250,6 @@ def train(cfg: TrainConfig, out: Path, *, restart: bool = False, quiet: bool = F
     from tqdm import tqdm
 
     model = effnet.load_classifier()
-    out.mkdir(parents=True, exist_ok=True)
     last, best = out / "last.pt", out / "best.pt"
     state: dict[str, Any] | None = None
     if last.exists() and not restart:
@@ -267,8 +278,9 @@ def train(cfg: TrainConfig, out: Path, *, restart: bool = False, quiet: bool = F
         raise ReconstructError(f"--samples {cfg.samples} leaves nothing to train on after the validation hold-out")
     if not quiet and done:
         print(f"resuming {out} after epoch {done} (best {best_val:.4f} at epoch {best_epoch})", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that failed to start leaves nothing
     bar = tqdm(total=cfg.epochs, initial=done, desc=cfg.label(), unit="epoch", disable=quiet, file=sys.stderr)
-    with bar:
+    with bar, _resumable(out, history):
         for epoch in range(done + 1, cfg.epochs + 1):
             if stopped:
                 break
