@@ -608,11 +608,12 @@ def _run(args: argparse.Namespace) -> int:
         check_output(args.grid)
     specs = args.images or list(photos.TEST_PHOTOS)
     report = evaluate([Path(p) for p in args.checkpoints], specs, quiet=args.quiet, baseline=args.baseline)
-    print(markdown_table(report) if args.markdown else table(report))
-    if args.json:
-        write_json(Path(args.json), _json_report(report))
+    # the files first: a reader that stops early (`| head`) must not cost them
     if args.grid:
         draw_grid(report, Path(args.grid))
+    if args.json:
+        write_json(Path(args.json), _json_report(report))
+    print(markdown_table(report) if args.markdown else table(report))
     return 0
 
 
