@@ -203,24 +203,33 @@ class ImageSource:
     source: dict[str, str]  # provenance
 
 
+#: Prefix of an image spec -> (PyPI name, import name, folder inside the package)
+#: of the wheels whose photographs can be named without a path.
+PHOTO_PACKAGES = {
+    "skimage": ("scikit-image", "skimage", "data"),
+    "matplotlib": ("matplotlib", "matplotlib", "mpl-data/sample_data"),  # its sample photos
+}
+
+
 def resolve_image(spec: str) -> ImageSource:
-    """``skimage:NAME`` (a photograph shipped inside scikit-image, found without
-    importing it) or a path to an image file."""
-    if spec.startswith("skimage:"):
-        name = spec.split(":", 1)[1]
-        folder = package_file("skimage", "data")
+    """``skimage:NAME`` or ``matplotlib:NAME`` (a photograph shipped inside that
+    package, found without importing it) or a path to an image file."""
+    prefix, _, name = spec.partition(":")
+    if prefix in PHOTO_PACKAGES and name:
+        distribution, module, inside = PHOTO_PACKAGES[prefix]
+        folder = package_file(module, inside)
         if folder is None:
-            raise ExtractError(f"{spec}: scikit-image is not installed; pip install scikit-image")
+            raise ExtractError(f"{spec}: {distribution} is not installed; pip install {distribution}")
         for ext in (".png", ".jpg"):
             candidate = folder / f"{name}{ext}"
             if candidate.is_file():
-                version = importlib.metadata.version("scikit-image")
+                version = importlib.metadata.version(distribution)
                 return ImageSource(name, candidate, {
-                    "package": f"scikit-image=={version}",
-                    "path_in_wheel": f"skimage/data/{candidate.name}",
+                    "package": f"{distribution}=={version}",
+                    "path_in_wheel": f"{module}/{inside}/{candidate.name}",
                 })
         shipped = sorted(p.stem for p in folder.glob("*.png")) + sorted(p.stem for p in folder.glob("*.jpg"))
-        raise ExtractError(f"{spec}: scikit-image ships no such image (it has: {', '.join(shipped)})")
+        raise ExtractError(f"{spec}: {distribution} ships no such image (it has: {', '.join(shipped)})")
     path = Path(spec)
     if not path.is_file():
         raise ExtractError(f"{spec}: no such image file")

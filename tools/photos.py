@@ -9,8 +9,6 @@ replace them with a user's own files.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dfc.cliutil import CliError
-from dfc.tools.extract import ImageSource, package_file, resolve_image
+from dfc.tools.extract import ImageSource, resolve_image
 
 __all__ = ["IMAGE_SUFFIXES", "TEST_PHOTOS", "TRAIN_PHOTOS", "load_rgb", "open_pool", "photos_in", "random_crops",
            "resolve_photo"]
@@ -38,21 +36,9 @@ TEST_PHOTOS: tuple[str, ...] = ("skimage:chelsea", "skimage:coffee", "matplotlib
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def resolve_photo(spec: str) -> ImageSource:
-    """``skimage:NAME``, ``matplotlib:NAME`` (matplotlib's sample photos) or an image file."""
-    if not spec.startswith("matplotlib:"):
-        return resolve_image(spec)
-    name = spec.split(":", 1)[1]
-    folder = package_file("matplotlib", "mpl-data/sample_data")
-    if folder is None:
-        raise CliError(f"{spec}: matplotlib is not installed; pip install matplotlib")
-    for ext in (".jpg", ".png"):
-        candidate = folder / f"{name}{ext}"
-        if candidate.is_file():
-            version = importlib.metadata.version("matplotlib")
-            return ImageSource(name, candidate, {"package": f"matplotlib=={version}",
-                                                 "path_in_wheel": f"matplotlib/mpl-data/sample_data/{candidate.name}"})
-    raise CliError(f"{spec}: matplotlib ships no such sample photo")
+#: ``skimage:NAME``, ``matplotlib:NAME`` or an image file (extract's resolver,
+#: which knows both packages' photographs).
+resolve_photo = resolve_image
 
 
 def photos_in(folder: str | Path) -> list[ImageSource]:
